@@ -1,0 +1,159 @@
+# alloclab - `make bench` (the main job) and `make test` (every test). See README.md.
+#
+# Three build variants share these rules, each in its own folder:
+#   build/        plain -O2 build: the alloclab program and the test binaries
+#   build/asan/   -fsanitize=address,undefined (conformance and unit tests)
+#   build/tsan/   -fsanitize=thread (conformance and unit tests)
+# Sources are found by wildcard: a new backend file under allocators/ or a new workload under
+# workloads/ is built with no change here. A backend folder may add rules in a <name>.mk.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+VARIANT ?= rel
+ifeq ($(VARIANT),rel)
+B := build
+SAN :=
+else ifeq ($(VARIANT),asan)
+B := build/asan
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(VARIANT),tsan)
+B := build/tsan
+SAN := -fsanitize=thread
+else
+$(error VARIANT must be rel, asan or tsan)
+endif
+
+CC  := gcc
+CXX := g++
+OPT ?= -O2
+WARN := -Wall -Wextra -Wno-unused-parameter
+CPPFLAGS := -D_GNU_SOURCE -Iallocators -Iworkloads -Iharness -I$(B)/gen
+CFLAGS := -std=c11 $(OPT) -g $(WARN) -pthread $(SAN) $(EXTRA_CFLAGS)
+CXXFLAGS := -std=c++17 $(OPT) -g $(WARN) -pthread $(SAN)
+LDFLAGS := -pthread $(SAN)
+LDLIBS := -lm -ldl
+
+# ---- Debian packages: installed when missing (as root), else the exact command is printed ----
+DEB_PKGS := gcc g++ make libbenchmark-dev libbenchmark-tools libcriterion-dev gnuplot-nox jq \
+            python3-scipy valgrind libpapi-dev libmimalloc-dev libgoogle-perftools-dev \
+            libjemalloc-dev git
+DEPS_STAMP := build/.deps-ok
+
+$(DEPS_STAMP): Makefile
+	@missing=$$(for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done | tr '\n' ' '); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "alloclab: installing missing Debian packages: $$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+	      || { echo "alloclab: apt-get install failed" >&2; exit 1; }; \
+	  else \
+	    echo "alloclab: missing Debian packages. Run as root:" >&2; \
+	    echo "  apt-get update && apt-get install -y $$missing" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+	@mkdir -p build && touch $@
+
+deps: $(DEPS_STAMP)
+
+# ---- sources ----
+ALLOC_SRCS := $(wildcard allocators/*.c allocators/*/*.c)
+ALLOC_SRCS := $(filter-out $(wildcard allocators/*/gen_*.c),$(ALLOC_SRCS))
+WL_SRCS    := $(wildcard workloads/*.c)
+LIB_SRCS   := $(ALLOC_SRCS) $(WL_SRCS) harness/clock.c
+HARNESS_C  := $(filter-out harness/clock.c,$(wildcard harness/*.c))
+HARNESS_CC := $(wildcard harness/*.cc)
+UNIT_SRCS  := $(wildcard tests/unit_*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(patsubst %.cc,$(B)/obj/%.o,$(1)))
+LIB_OBJS := $(call obj,$(LIB_SRCS))
+GEN_HEADERS :=
+
+-include $(wildcard allocators/*/*.mk)
+
+$(B)/obj/%.o: %.c $(GEN_HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/obj/%.o: %.cc | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/liballoclab.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+# The program.
+$(B)/alloclab: $(call obj,$(HARNESS_C) $(HARNESS_CC)) $(B)/liballoclab.a
+	$(CXX) $(LDFLAGS) -o $@ $^ -lbenchmark $(LDLIBS)
+
+# Tests (Criterion): the conformance suite over every registered backend, one binary per unit
+# test file.
+$(B)/tests/conformance: $(call obj,tests/conformance.c) $(B)/liballoclab.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+
+$(B)/tests/unit_%: $(B)/obj/tests/unit_%.o $(B)/liballoclab.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+
+UNIT_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRCS))
+TEST_BINS := $(B)/tests/conformance $(UNIT_BINS)
+
+all: $(B)/alloclab
+tests-build: $(TEST_BINS)
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# ---- running tests ----
+# CRITERION_JOBS=2: this machine has 2 cores; sanitizer runs are memory-hungry.
+CRIT_FLAGS ?= --jobs 2
+run-tests: $(TEST_BINS)
+	@set -e; for t in $(TEST_BINS); do \
+	  echo "== $$t"; \
+	  $$t $(CRIT_FLAGS); \
+	done
+
+test: $(DEPS_STAMP)
+	$(MAKE) VARIANT=rel all tests-build
+	$(MAKE) VARIANT=asan tests-build
+	$(MAKE) VARIANT=tsan tests-build
+	@echo "== plain build"
+	$(MAKE) --no-print-directory VARIANT=rel run-tests
+	@echo "== AddressSanitizer + UBSan build"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(MAKE) --no-print-directory VARIANT=asan run-tests
+	@echo "== ThreadSanitizer build"
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  $(MAKE) --no-print-directory VARIANT=tsan run-tests
+	@echo "== harness and plot tests"
+	bash tests/harness_test.sh build/alloclab
+	bash tests/plots_test.sh
+	@echo "make test: all passed"
+
+# ---- benchmarks and charts ----
+STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
+BENCH_FLAGS ?=
+ifeq ($(QUICK),1)
+BENCH_FLAGS += --quick
+endif
+
+bench: all
+	@mkdir -p results
+	./build/alloclab --bench $(BENCH_FLAGS) --benchmark_out=results/$(STAMP).json --benchmark_out_format=json
+	ln -sfn $(STAMP).json results/latest.json
+	@echo "results: results/$(STAMP).json (results/latest.json)"
+	$(MAKE) --no-print-directory plots RESULTS=results/$(STAMP).json
+
+RESULTS ?= results/latest.json
+plots: $(DEPS_STAMP)
+	bash plots/plot.sh $(RESULTS) plots/out
+
+clean:
+	rm -rf build plots/out
+
+.PHONY: all deps test tests-build run-tests bench plots clean

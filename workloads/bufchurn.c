@@ -1,0 +1,204 @@
+/* bufchurn.c - connection-buffer churn, from the seed lecture's ConnectionBuffer and
+ * benchmarkMemoryPool.
+ *
+ * A connection buffer starts at `init` bytes (4 KiB); Write() grows it by doubling (allocate
+ * the new one, copy, free the old one), Close() frees it. Per iteration the seed makes a payload
+ * of `size` bytes (Go's make([]byte, size), garbage right after), opens a buffer and writes the
+ * payload into it. What it stresses: allocation of mid-size blocks (4..32 KiB) with a
+ * size-doubling realloc pattern, plus one short-lived payload per iteration.
+ *
+ * Modes (parameter `mode`):
+ *   keep    the seed's pool path: every buffer is kept, and all are closed after the loop
+ *           (the closes are measured). Peak live = buffers x buffer capacity.
+ *   steady  each buffer is closed right after its write: the steady state of a server, the
+ *           case where pools and thread caches win.
+ *   direct  the seed's "direct allocation" row: append-style growth (realloc), never reused;
+ *           the seed leaves the buffers to Go's GC after the clock stops, so here the frees
+ *           happen outside the measured region.
+ * Differences from the seed: the payload comes from the backend too (make() is an allocation
+ * in Go), and its bytes are a per-iteration value (memset), so the data can be verified: after
+ * the loop every kept buffer is read back in full (outside the measured region); steady mode
+ * folds the first and last byte of each buffer into a checksum inside the loop.
+ */
+#include "workload.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { P_SIZE, P_BUFFERS, P_MODE, P_INIT };
+enum { MODE_KEEP, MODE_STEADY, MODE_DIRECT };
+
+static const al_param_def bufchurn_params[] = {
+    [P_SIZE] = {"size", 1024, 1, 1 << 26, NULL, AL_PARAM_BYTES, "payload bytes written per buffer"},
+    [P_BUFFERS] = {"buffers", 100000, 1, 1LL << 32, NULL, AL_PARAM_SCALED,
+                   "connection buffers opened"},
+    [P_MODE] = {"mode", MODE_KEEP, 0, 0, "keep|steady|direct", 0,
+                "keep all then close / close at once / append, frees unmeasured"},
+    [P_INIT] = {"init", 4096, 1, 1 << 26, NULL, AL_PARAM_BYTES, "initial buffer capacity"},
+};
+
+typedef struct conn_buf {
+    unsigned char *buf;
+    size_t cap, off;
+} conn_buf;
+
+typedef struct churn {
+    al_wl_ctx *ctx;
+    uint64_t live;
+} churn;
+
+static inline void live_add(churn *c, size_t n)
+{
+    c->live += n;
+    if (c->live > c->ctx->peak_live) c->ctx->peak_live = c->live;
+}
+
+static inline void *churn_alloc(churn *c, size_t n)
+{
+    void *p = c->ctx->b->alloc(c->ctx->heap, n);
+    c->ctx->ops++;
+    if (p) live_add(c, n);
+    return p;
+}
+
+static inline void churn_free(churn *c, void *p, size_t n)
+{
+    c->ctx->b->free(c->ctx->heap, p, n);
+    c->ctx->ops++;
+    c->live -= n;
+}
+
+static int cb_open(churn *c, conn_buf *cb, size_t init)
+{
+    cb->buf = churn_alloc(c, init);
+    cb->cap = init;
+    cb->off = 0;
+    return cb->buf ? 0 : -1;
+}
+
+/* The seed's Write(): grow by doubling until the data fits. */
+static int cb_write(churn *c, conn_buf *cb, const void *data, size_t n, int append_realloc)
+{
+    size_t needed = cb->off + n;
+    if (needed > cb->cap) {
+        size_t ncap = cb->cap * 2;
+        while (ncap < needed) ncap *= 2;
+        unsigned char *nb;
+        if (append_realloc) {
+            nb = al_realloc(c->ctx->b, c->ctx->heap, cb->buf, cb->cap, ncap);
+            c->ctx->ops++;
+            if (!nb) return -1;
+            c->live += ncap - cb->cap;
+            live_add(c, 0);
+        } else {
+            nb = churn_alloc(c, ncap);
+            if (!nb) return -1;
+            memcpy(nb, cb->buf, cb->off);
+            churn_free(c, cb->buf, cb->cap);
+        }
+        cb->buf = nb;
+        cb->cap = ncap;
+    }
+    memcpy(cb->buf + cb->off, data, n);
+    cb->off += n;
+    return 0;
+}
+
+static inline unsigned char byte_of(uint64_t i) { return (unsigned char)(i * 131u + 7u); }
+
+/* 0 when every byte of cb's content is v. */
+static int cb_verify(const conn_buf *cb, unsigned char v)
+{
+    for (size_t i = 0; i < cb->off; i++)
+        if (cb->buf[i] != v) return -1;
+    return 0;
+}
+
+static int bufchurn_run(al_wl_ctx *ctx)
+{
+    const size_t size = (size_t)ctx->p[P_SIZE], init = (size_t)ctx->p[P_INIT];
+    const uint64_t n = (uint64_t)ctx->p[P_BUFFERS];
+    const int mode = (int)ctx->p[P_MODE];
+    churn c = {ctx, 0};
+    conn_buf *bufs = NULL;
+
+    al_wl_pause(ctx);
+    if (mode != MODE_STEADY) {
+        bufs = calloc(n, sizeof *bufs); /* the workload's own bookkeeping, not measured */
+        if (!bufs) {
+            snprintf(ctx->err, sizeof ctx->err, "bookkeeping array of %llu buffers: out of memory",
+                     (unsigned long long)n);
+            return -1;
+        }
+    }
+    al_wl_resume(ctx);
+
+    uint64_t sum = 0, expect = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        unsigned char v = byte_of(i);
+        unsigned char *payload = churn_alloc(&c, size);
+        if (!payload) goto oom;
+        memset(payload, v, size);
+        conn_buf local, *cb = bufs ? &bufs[i] : &local;
+        if (mode == MODE_DIRECT) {
+            cb->buf = churn_alloc(&c, init); /* make([]byte, 0, 4096) */
+            cb->cap = init;
+            cb->off = 0;
+            if (!cb->buf) goto oom;
+        } else if (cb_open(&c, cb, init)) {
+            goto oom;
+        }
+        if (cb_write(&c, cb, payload, size, mode == MODE_DIRECT)) goto oom;
+        churn_free(&c, payload, size);
+        if (mode == MODE_STEADY) {
+            sum += cb->buf[0] + cb->buf[cb->off - 1];
+            expect += 2u * v;
+            churn_free(&c, cb->buf, cb->cap);
+        }
+    }
+
+    if (mode != MODE_STEADY) {
+        al_wl_pause(ctx);
+        for (uint64_t i = 0; i < n; i++) {
+            if (cb_verify(&bufs[i], byte_of(i))) {
+                snprintf(ctx->err, sizeof ctx->err,
+                         "buffer %llu of %llu does not hold the bytes written to it",
+                         (unsigned long long)i, (unsigned long long)n);
+                free(bufs); /* the backend's blocks may be corrupt: leave them to destroy() */
+                al_wl_resume(ctx);
+                return -1;
+            }
+            sum += bufs[i].buf[0];
+            expect += byte_of(i);
+        }
+        if (mode == MODE_KEEP) al_wl_resume(ctx);
+        for (uint64_t i = 0; i < n; i++) churn_free(&c, bufs[i].buf, bufs[i].cap);
+        if (mode == MODE_DIRECT) al_wl_resume(ctx);
+        free(bufs);
+    }
+    ctx->checksum = sum;
+    if (sum != expect) {
+        snprintf(ctx->err, sizeof ctx->err, "checksum %llu != expected %llu: data corrupted",
+                 (unsigned long long)sum, (unsigned long long)expect);
+        return -1;
+    }
+    return 0;
+
+oom:
+    snprintf(ctx->err, sizeof ctx->err, "allocation failed (out of memory) at %llu live bytes",
+             (unsigned long long)c.live);
+    free(bufs);
+    return -1;
+}
+
+const al_workload al_workload_bufchurn = {
+    .name = "bufchurn",
+    .desc = "connection buffers: 4 KiB start, grow by doubling, payload per buffer (seed "
+            "ConnectionBuffer)",
+    .params = bufchurn_params,
+    .nparams = (int)(sizeof bufchurn_params / sizeof bufchurn_params[0]),
+    .multithreaded = 0,
+    .bench_matrix = "mode=keep,steady,direct;size=64,256,1024,4096,16384",
+    .run = bufchurn_run,
+};
