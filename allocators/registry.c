@@ -10,6 +10,9 @@
 #define AL_BACKENDS(AL_BACKEND) \
     AL_BACKEND(libc)            \
     AL_BACKEND(bump)            \
+    AL_BACKEND(mimalloc)        \
+    AL_BACKEND(tcmalloc)        \
+    AL_BACKEND(jemalloc)        \
     AL_BACKEND(crashtest)       \
     AL_BACKEND(hangtest)
 
