@@ -74,6 +74,7 @@ LIB_OBJS := $(call obj,$(LIB_SRCS))
 GEN_HEADERS :=
 
 -include $(wildcard allocators/*/*.mk)
+-include preload/preload.mk
 
 $(B)/obj/%.o: %.c $(GEN_HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

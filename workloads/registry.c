@@ -5,7 +5,8 @@
 #include <string.h>
 
 #define AL_WORKLOADS(AL_WORKLOAD) \
-    AL_WORKLOAD(bufchurn)
+    AL_WORKLOAD(bufchurn)       \
+    AL_WORKLOAD(replay)
 
 #define AL_DECLARE(n) extern const al_workload al_workload_##n;
 AL_WORKLOADS(AL_DECLARE)
