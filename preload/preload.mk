@@ -24,3 +24,36 @@ $(PRE)/tools/tracedump: tools/tracedump.c workloads/trace_format.h | $(DEPS_STAM
 $(B)/tests/unit_replay: | $(PRE)/liballoclab-trace.so
 
 .PHONY: preload run-programs dropin-test
+
+# ---- drop-in builds: preload/dropin.c + the backends, compiled again with -fPIC ----
+# A drop-in is built for each wanted backend registered in allocators/registry.c (gotiered and
+# syncpool come from other branches; bump is always there and is what the tests use until then).
+DROPIN_WANT := gotiered syncpool bump
+DROPIN_BACKENDS := $(foreach n,$(DROPIN_WANT),$(if $(shell grep -q 'AL_BACKEND($(n))' \
+                     allocators/registry.c && echo y),$(n)))
+DROPIN_LIBS := $(patsubst %,$(PRE)/liballoclab-%.so,$(DROPIN_BACKENDS))
+PIC_SRCS := $(ALLOC_SRCS) harness/clock.c
+PIC_OBJS := $(patsubst %.c,$(PRE)/pic/%.o,$(PIC_SRCS))
+
+# initial-exec TLS: a drop-in is only ever loaded at start-up (LD_PRELOAD), never dlopen'ed.
+$(PRE)/pic/%.o: %.c $(GEN_HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(PRE_CPPFLAGS) $(PRE_CFLAGS) -ftls-model=initial-exec -MMD -MP -c $< -o $@
+
+$(PRE)/pic/preload/dropin-%.o: preload/dropin.c allocators/allocator.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(PRE_CPPFLAGS) $(PRE_CFLAGS) -ftls-model=initial-exec -DAL_DROPIN_BACKEND=$* \
+	  -c $< -o $@
+
+$(PRE)/liballoclab-%.so: $(PRE)/pic/preload/dropin-%.o $(PIC_OBJS) preload/dropin.map
+	$(CC) -shared -pthread -Wl,--version-script=preload/dropin.map -Wl,-z,now \
+	  -o $@ $(filter %.o,$^) -ldl
+
+-include $(wildcard $(PRE)/pic/*/*.d $(PRE)/pic/*/*/*.d)
+
+preload: $(DROPIN_LIBS) $(PRE)/liballoclab-trace.so $(PRE)/tools/tracedump
+	@echo "drop-ins: $(DROPIN_LIBS)"
+
+$(PRE)/tests/dropin_check: tests/dropin_check.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -std=c11 -O1 -g $(WARN) -pthread -o $@ $< -ldl
