@@ -14,7 +14,8 @@
     AL_BACKEND(tcmalloc)        \
     AL_BACKEND(jemalloc)        \
     AL_BACKEND(crashtest)       \
-    AL_BACKEND(hangtest)
+    AL_BACKEND(hangtest)        \
+    AL_BACKEND(corrupttest)
 
 #define AL_DECLARE(n) extern const al_backend al_backend_##n;
 AL_BACKENDS(AL_DECLARE)
