@@ -13,7 +13,8 @@
  *         destroy belong to the process, as with libc).
  *
  * Allocation path: 1. size > PTRDIFF_MAX -> NULL (one compare); 2. mi_malloc (mimalloc's
- *   thread-local page free list: a few instructions). Free path: mi_free (local push or
+ *   thread-local page free list: a few instructions). Aligned: mi_malloc_aligned plus one
+ *   alignment test (a mimalloc 2.0.9 bug, see mim_realign). Free path: mi_free (local push or
  *   atomic thread-delayed push for a cross-thread free); the size hint is unused.
  * Invariants: lib loaded <=> every mim.* entry non-NULL; loaded once per process, never closed.
  * When the library is missing create() fails with "not installed: libmimalloc.so.2" and the
@@ -105,11 +106,27 @@ static void *mim_realloc(void *heap, void *p, size_t old_size, size_t new_size)
     return q;
 }
 
+/* mimalloc 2.0.9 (Debian 12) returns a misaligned block from mi_malloc_aligned when size is
+ * align or 2*align for align 256..1024 (it takes a "naturally aligned size class" shortcut
+ * that page offsets break; tests/conformance.c alloc_aligned caught it). Retry once with a size
+ * off that shortcut; never return a misaligned block. Returns the block, or NULL. */
+__attribute__((noinline, cold)) static void *mim_realign(void *bad, size_t size, size_t align)
+{
+    mim.free(bad);
+    void *p = mim.malloc_aligned(size + 1, align);
+    if (p && ((uintptr_t)p & (align - 1)) != 0) {
+        mim.free(p);
+        return NULL;
+    }
+    return p;
+}
+
 static void *mim_alloc_aligned(void *heap, size_t align, size_t size)
 {
     (void)heap;
     if (size > PTRDIFF_MAX || align == 0 || (align & (align - 1))) return NULL;
     void *p = mim.malloc_aligned(size, align);
+    if (__builtin_expect(((uintptr_t)p & (align - 1)) != 0, 0)) p = mim_realign(p, size, align);
     ref_tsan_after_alloc();
     return p;
 }
