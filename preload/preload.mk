@@ -26,9 +26,12 @@ $(B)/tests/unit_replay: | $(PRE)/liballoclab-trace.so
 .PHONY: preload run-programs dropin-test
 
 # ---- drop-in builds: preload/dropin.c + the backends, compiled again with -fPIC ----
-# A drop-in is built for each wanted backend registered in allocators/registry.c (gotiered and
-# syncpool come from other branches; bump is always there and is what the tests use until then).
-DROPIN_WANT := gotiered syncpool bump
+# A drop-in is built for each wanted backend registered in allocators/registry.c: gotiered and
+# syncpool (the project's own), bump (the lower bound, and the tests' subject when the others are
+# absent) and tcmalloc through the shim (its create() dlopens a library, which exercises the
+# shim's start-up re-entrancy; its figures next to the native tcmalloc preload show the cost of
+# the shim plus the vtable). Add more with DROPIN_WANT="...".
+DROPIN_WANT ?= gotiered syncpool bump tcmalloc
 DROPIN_BACKENDS := $(foreach n,$(DROPIN_WANT),$(if $(shell grep -q 'AL_BACKEND($(n))' \
                      allocators/registry.c && echo y),$(n)))
 DROPIN_LIBS := $(patsubst %,$(PRE)/liballoclab-%.so,$(DROPIN_BACKENDS))
@@ -51,8 +54,14 @@ $(PRE)/liballoclab-%.so: $(PRE)/pic/preload/dropin-%.o $(PIC_OBJS) preload/dropi
 
 -include $(wildcard $(PRE)/pic/*/*.d $(PRE)/pic/*/*/*.d)
 
-preload: $(DROPIN_LIBS) $(PRE)/liballoclab-trace.so $(PRE)/tools/tracedump
+preload: $(DROPIN_LIBS) $(PRE)/liballoclab-trace.so $(PRE)/tools/tracedump \
+         $(PRE)/tests/dropin_check
 	@echo "drop-ins: $(DROPIN_LIBS)"
+
+# The drop-in and recorder tests (tests/dropin_test.sh), with the conformance suite under each.
+dropin-test: preload
+	$(MAKE) --no-print-directory VARIANT=rel build/tests/conformance
+	bash tests/dropin_test.sh $(PRE)
 
 $(PRE)/tests/dropin_check: tests/dropin_check.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
