@@ -66,3 +66,11 @@ dropin-test: preload
 $(PRE)/tests/dropin_check: tests/dropin_check.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -D_GNU_SOURCE -std=c11 -O1 -g $(WARN) -pthread -o $@ $< -ldl
+
+$(PRE)/tools/runprog: tools/runprog.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -std=c11 -O2 -g $(WARN) -o $@ $<
+
+# Real programs under every allocator: results/programs.json and a table (see the script).
+run-programs: preload $(PRE)/tools/runprog
+	bash scripts/run_programs.sh $(PRE)
