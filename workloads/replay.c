@@ -37,7 +37,7 @@
 enum { P_REPEAT };
 
 static const al_param_def replay_params[] = {
-    [P_REPEAT] = {"repeat", 1, 1, 1 << 20, NULL, AL_PARAM_SCALED,
+    [P_REPEAT] = {"repeat", 10, 1, 1 << 20, NULL, AL_PARAM_SCALED,
                   "times the trace is replayed (all blocks freed between rounds)"},
 };
 
