@@ -41,7 +41,10 @@ typedef struct cs_shared {
     int threads;
 } cs_shared;
 
-static inline uint64_t cs_given_id(int i) { return (UINT64_C(3) << 46) + (uint64_t)i; }
+static inline uint64_t cs_given_id(uint64_t seed, int i)
+{
+    return (UINT64_C(3) << 46) + (wl_mix(seed) & 0xFFFFFFFFFFu) + (uint64_t)i;
+}
 
 static void cs_worker(wl_worker *w)
 {
@@ -57,16 +60,17 @@ static void cs_worker(wl_worker *w)
                 wl_worker_fail(w, "allocation of %zu bytes failed (out of memory)", sh->size);
                 break;
             }
-            wl_stamp(p, sh->size, cs_given_id(i));
+            wl_stamp(p, sh->size, cs_given_id(w->ctx->seed, i));
             sh->given[i] = p;
             wl_live_add(&lt, (int64_t)sh->size);
         }
     }
+    wl_live_flush(&lt);
     pthread_barrier_wait(&sh->bar);
     unsigned char *mine = sh->given[w->id];
     if (mine) {
         w->sum += wl_stamp_read(mine, sh->size);
-        w->expect += wl_stamp_expect(sh->size, cs_given_id(w->id));
+        w->expect += wl_stamp_expect(sh->size, cs_given_id(w->ctx->seed, w->id));
         b->free(heap, mine, sh->size);
         w->ops++;
         wl_live_add(&lt, -(int64_t)sh->size);

@@ -42,7 +42,8 @@ void wl_thrash_loop(wl_worker *w, wl_live_tl *lt, size_t size, uint64_t iters, u
 {
     const al_backend *b = w->ctx->b;
     void *heap = w->ctx->heap;
-    const uint64_t canary_id = ((uint64_t)w->id << 48) | (UINT64_C(1) << 47);
+    const uint64_t salt = wl_mix(w->ctx->seed) & ((UINT64_C(1) << 40) - 1);
+    const uint64_t canary_id = (((uint64_t)w->id << 48) | (UINT64_C(1) << 47)) + salt;
     unsigned char *canary = b->alloc(heap, size);
     w->ops++;
     if (!canary) {
@@ -53,7 +54,7 @@ void wl_thrash_loop(wl_worker *w, wl_live_tl *lt, size_t size, uint64_t iters, u
     wl_live_add(lt, (int64_t)size);
 
     for (uint64_t it = 0; it < iters; it++) {
-        uint64_t id = ((uint64_t)w->id << 48) + it;
+        uint64_t id = ((uint64_t)w->id << 48) + it + salt;
         volatile unsigned char *obj = b->alloc(heap, size);
         w->ops++;
         if (!obj) {

@@ -58,7 +58,7 @@ static int fr_new(frag *f, fr_obj *o, size_t size)
     f->ctx->ops++;
     if (!o->p) return -1;
     o->size = size;
-    o->v = (unsigned char)(wl_mix(f->serial++ ^ f->ctx->seed) | 1);
+    o->v = (unsigned char)(wl_mix(f->serial++ + wl_mix(f->ctx->seed)) | 1);
     memset(o->p, o->v, size);
     f->live += size;
     if (f->live > f->ctx->peak_live) f->ctx->peak_live = f->live;

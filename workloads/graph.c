@@ -50,11 +50,15 @@ typedef struct gnode {
 typedef struct graph {
     al_wl_ctx *ctx;
     gnode **stack; /* walk stack, `nodes` entries */
-    uint64_t live, sum, expect;
+    uint64_t live, sum, expect, salt;
     size_t nodes, fan, root_bytes, node_bytes;
 } graph;
 
-static inline unsigned char g_value(uint64_t id) { return (unsigned char)(wl_mix(id) | 1); }
+/* The fill value of node `id` for this run (salt from the seed). */
+static inline unsigned char g_value(uint64_t salt, uint64_t id)
+{
+    return (unsigned char)(wl_mix(id + salt) | 1);
+}
 
 static inline void *g_alloc(graph *g, size_t n)
 {
@@ -79,7 +83,7 @@ static gnode *g_node(graph *g, uint64_t id, size_t dlen)
 {
     unsigned char *data = g_alloc(g, dlen);
     if (!data) return NULL;
-    memset(data, g_value(id), dlen);
+    memset(data, g_value(g->salt, id), dlen);
     gnode *n = g_alloc(g, sizeof *n);
     if (!n) {
         g_free(g, data, dlen);
@@ -134,7 +138,7 @@ static gnode *g_build(graph *g, uint64_t serial)
 {
     gnode *root = g_node(g, serial << 32 | 1, g->root_bytes);
     if (!root) return NULL;
-    g->expect += g_node_sum(root->id, g_value(root->id), g_value(root->id));
+    g->expect += g_node_sum(root->id, g_value(g->salt, root->id), g_value(g->salt, root->id));
     gnode *cur = root;
     for (size_t i = 2; i <= g->nodes; i++) {
         uint64_t id = serial << 32 | i;
@@ -148,7 +152,7 @@ static gnode *g_build(graph *g, uint64_t serial)
             g_release(g, root);
             return NULL;
         }
-        g->expect += g_node_sum(id, g_value(id), g_value(id));
+        g->expect += g_node_sum(id, g_value(g->salt, id), g_value(g->salt, id));
         if (i % g->fan == 0) cur = n;
     }
     return root;
@@ -160,7 +164,7 @@ static int graph_run(al_wl_ctx *ctx)
     size_t keep = structures * (size_t)ctx->p[P_RETAIN] / 100;
     graph g = {.ctx = ctx, .nodes = (size_t)ctx->p[P_NODES], .fan = (size_t)ctx->p[P_FAN],
                .root_bytes = (size_t)ctx->p[P_ROOT_BYTES],
-               .node_bytes = (size_t)ctx->p[P_NODE_BYTES]};
+               .node_bytes = (size_t)ctx->p[P_NODE_BYTES], .salt = wl_mix(ctx->seed)};
     al_wl_pause(ctx);
     gnode **held = calloc(structures, sizeof *held);
     g.stack = malloc(g.nodes * sizeof *g.stack);

@@ -113,6 +113,7 @@ static void lr_worker(wl_worker *w)
 
     int a = me;
     for (int round = 0; round < sh->rounds; round++) {
+        wl_live_flush(&l.lt); /* publish at the phase boundary: peaks seen exactly */
         pthread_barrier_wait(&sh->bar); /* the previous user of my next array is done */
         a = (me + round + 1) % t;
         lr_array *arr = &sh->arrays[a];

@@ -102,7 +102,7 @@ static int request_run(al_wl_ctx *ctx)
     uint64_t sum = 0, expect = 0;
     for (uint64_t i = 0; i < n; i++) {
         size_t blen = 1024 * (size_t)al_rng_range(&r, 1, (uint64_t)ctx->p[P_MAX_KIB]);
-        unsigned char v = (unsigned char)(wl_mix(i ^ ctx->seed) | 1);
+        unsigned char v = (unsigned char)(wl_mix(i + wl_mix(ctx->seed)) | 1);
         unsigned char *body = rq_alloc(&q, blen);
         if (!body) goto oom;
         memset(body, v, blen);

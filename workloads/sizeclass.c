@@ -56,7 +56,7 @@ typedef struct sc_slot {
 
 static inline unsigned char sc_value(uint64_t i, uint64_t seed)
 {
-    return (unsigned char)wl_mix(i ^ seed);
+    return (unsigned char)wl_mix(i + wl_mix(seed));
 }
 
 static inline uint64_t sc_read(const sc_slot *s)

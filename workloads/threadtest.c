@@ -36,6 +36,7 @@ typedef struct tt_shared {
     wl_live live;
     size_t per_thread, size;
     uint64_t iterations;
+    uint64_t salt; /* from the seed: object ids (and so the stamps) depend on it */
 } tt_shared;
 
 static void tt_worker(wl_worker *w)
@@ -52,7 +53,7 @@ static void tt_worker(wl_worker *w)
     }
     uint64_t ops = 0, sum = 0, expect = 0;
     for (uint64_t it = 0; it < sh->iterations; it++) {
-        uint64_t base = ((uint64_t)w->id << 56) ^ (it << 30);
+        uint64_t base = (((uint64_t)w->id << 56) ^ (it << 30)) + sh->salt;
         size_t got = 0;
         for (; got < n; got++) {
             unsigned char *p = b->alloc(heap, size);
@@ -85,7 +86,8 @@ static int threadtest_run(al_wl_ctx *ctx)
 {
     int t = ctx->threads > 0 ? ctx->threads : 1;
     tt_shared sh = {.ctx = ctx, .size = (size_t)ctx->p[P_SIZE],
-                    .iterations = (uint64_t)ctx->p[P_ITERATIONS]};
+                    .iterations = (uint64_t)ctx->p[P_ITERATIONS],
+                    .salt = wl_mix(ctx->seed) & ~(UINT64_C(0xFF) << 56)};
     sh.per_thread = (size_t)ctx->p[P_OBJECTS] / (size_t)t;
     if (sh.per_thread == 0) sh.per_thread = 1;
     wl_worker *w = wl_workers_new(t);
