@@ -11,7 +11,8 @@
     AL_BACKEND(libc)            \
     AL_BACKEND(bump)            \
     AL_BACKEND(crashtest)       \
-    AL_BACKEND(hangtest)
+    AL_BACKEND(hangtest)        \
+    AL_BACKEND(corrupttest)
 
 #define AL_DECLARE(n) extern const al_backend al_backend_##n;
 AL_BACKENDS(AL_DECLARE)
