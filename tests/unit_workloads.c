@@ -145,13 +145,21 @@ ParameterizedTest(wl_pair *pc, workloads, smoke, .timeout = 120)
 }
 
 /* ---- a backend that damages live blocks ----
- * malloc underneath; it remembers the most recent block of >= CORRUPT_MIN bytes and, at the
- * next allocation while that block is still live, flips a bit of its first byte (once per
- * block). Blocks below CORRUPT_MIN (where workloads keep pointers: graph nodes and link arrays)
- * are left alone, so the damage hits data, never a pointer the workload follows. */
+ * malloc underneath (each block behind a 32-byte header linking it into the heap's list, so
+ * destroy() frees what a failed workload left behind); it remembers the most recent block of
+ * >= CORRUPT_MIN bytes and, at the next allocation while that block is still live, flips a bit
+ * of its first byte (once per block). Blocks below CORRUPT_MIN (where workloads keep pointers:
+ * graph nodes and link arrays) are left alone, so the damage hits data, never a pointer the
+ * workload follows. */
 #define CORRUPT_MIN 256
 
+typedef struct corrupt_hdr {
+    struct corrupt_hdr *prev, *next;
+    char pad[16];
+} corrupt_hdr;
+
 static pthread_mutex_t corrupt_mu = PTHREAD_MUTEX_INITIALIZER;
+static corrupt_hdr corrupt_list = {&corrupt_list, &corrupt_list, {0}};
 static unsigned char *corrupt_last;
 static unsigned long corrupt_hits;
 
@@ -162,22 +170,39 @@ static void *corrupt_create(const char *o, char *err, size_t errlen)
     (void)errlen;
     corrupt_last = NULL;
     corrupt_hits = 0;
+    corrupt_list.prev = corrupt_list.next = &corrupt_list;
     return &corrupt_mu;
 }
 
-static void corrupt_destroy(void *heap) { (void)heap; }
+static void corrupt_destroy(void *heap)
+{
+    (void)heap;
+    for (corrupt_hdr *h = corrupt_list.next, *n; h != &corrupt_list; h = n) {
+        n = h->next;
+        free(h);
+    }
+    corrupt_list.prev = corrupt_list.next = &corrupt_list;
+}
 
 static void *corrupt_alloc(void *heap, size_t size)
 {
     (void)heap;
-    unsigned char *p = malloc(size ? size : 1);
+    if (size > PTRDIFF_MAX - sizeof(corrupt_hdr)) return NULL;
+    corrupt_hdr *h = malloc(sizeof *h + (size ? size : 1));
+    unsigned char *p = h ? (unsigned char *)(h + 1) : NULL;
     pthread_mutex_lock(&corrupt_mu);
     if (corrupt_last) {
         corrupt_last[0] ^= 0x40;
         corrupt_hits++;
         corrupt_last = NULL;
     }
-    if (p && size >= CORRUPT_MIN) corrupt_last = p;
+    if (h) {
+        h->next = corrupt_list.next;
+        h->prev = &corrupt_list;
+        corrupt_list.next->prev = h;
+        corrupt_list.next = h;
+        if (size >= CORRUPT_MIN) corrupt_last = p;
+    }
     pthread_mutex_unlock(&corrupt_mu);
     return p;
 }
@@ -186,10 +211,14 @@ static void corrupt_free(void *heap, void *p, size_t size)
 {
     (void)heap;
     (void)size;
+    if (!p) return;
+    corrupt_hdr *h = (corrupt_hdr *)p - 1;
     pthread_mutex_lock(&corrupt_mu);
     if (p == corrupt_last) corrupt_last = NULL;
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
     pthread_mutex_unlock(&corrupt_mu);
-    free(p);
+    free(h);
 }
 
 static const al_backend corrupt_backend = {

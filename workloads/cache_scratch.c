@@ -25,7 +25,7 @@
 enum { P_ITERATIONS, P_REPETITIONS, P_SIZE };
 
 static const al_param_def cache_scratch_params[] = {
-    [P_ITERATIONS] = {"iterations", 2000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
+    [P_ITERATIONS] = {"iterations", 1000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
                       "objects allocated, written and freed, split across the workers"},
     [P_REPETITIONS] = {"repetitions", 40000, 1, 1LL << 40, NULL, 0,
                        "times each byte of an object is written"},

@@ -25,7 +25,7 @@ enum { P_PHASES, P_PER_PHASE, P_WINDOW, P_LONG_EVERY, P_FREE_PCT, P_SMALL_MIN, P
        P_LARGE_MIN, P_LARGE_MAX };
 
 static const al_param_def fragment_params[] = {
-    [P_PHASES] = {"phases", 200, 1, 1LL << 32, NULL, AL_PARAM_SCALED,
+    [P_PHASES] = {"phases", 50, 1, 1LL << 32, NULL, AL_PARAM_SCALED,
                   "phases (allocations then a wave of large frees)"},
     [P_PER_PHASE] = {"per_phase", 20000, 1, 1LL << 32, NULL, 0, "allocations per phase"},
     [P_WINDOW] = {"window", 64, 1, 1 << 24, NULL, 0,

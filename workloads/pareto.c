@@ -26,7 +26,7 @@
 enum { P_OPS, P_LIVE, P_MIN, P_MAX, P_ALPHA };
 
 static const al_param_def pareto_params[] = {
-    [P_OPS] = {"ops", 12000000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
+    [P_OPS] = {"ops", 5000000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
                "allocations in all (each frees the oldest), split across the workers"},
     [P_LIVE] = {"live", 10000, 1, 1 << 26, NULL, 0, "working set per worker (ring of objects)"},
     [P_MIN] = {"min", 8, 1, 1 << 24, NULL, AL_PARAM_BYTES, "smallest size"},
