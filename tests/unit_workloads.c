@@ -86,7 +86,9 @@ static int run_once(const al_workload *w, const al_backend *b, int threads, uint
     char err[256] = "";
     memset(ctx, 0, sizeof *ctx);
     void *heap = b->create(NULL, err, sizeof err);
-    cr_assert(heap, "%s: create failed: %s", b->name, err);
+    /* As the conformance suite does: a backend that cannot start here (a reference library
+     * not installed, a preload backend outside its LD_PRELOAD child) is skipped, saying why. */
+    if (!heap) cr_skip_test("%s: create() failed: %s", b->name, err);
     ctx->b = b;
     ctx->heap = heap;
     ctx->threads = threads;
