@@ -85,8 +85,9 @@ static int fragment_run(al_wl_ctx *ctx)
     const uint64_t lmin = (uint64_t)ctx->p[P_LARGE_MIN], lmax = (uint64_t)ctx->p[P_LARGE_MAX];
     if (smin > smax || lmin > lmax)
         return wl_fail(ctx, "fragment: small_min > small_max or large_min > large_max");
-    /* The long-lived set never exceeds what one phase adds plus what survived: bounded by
-     * per/every * (1 + 100/free_pct) entries; sized generously once. */
+    /* The long-lived set before a wave holds what one phase adds plus the survivors: about
+     * (per/every) x (100/free_pct) entries on average. Sized with headroom once; should a run
+     * of unlucky waves still fill it, the newest long-lived object dies early (below). */
     size_t cap = (size_t)(per / every + 1) * (size_t)(100 / free_pct + 2);
     frag f = {.ctx = ctx};
     al_rng r;
@@ -108,9 +109,7 @@ static int fragment_run(al_wl_ctx *ctx)
             fr_release(&f, s);
             if (fr_new(&f, s, (size_t)al_rng_range(&r, smin, smax))) goto oom;
             if (k % every == every - 1) {
-                if (nheld == cap) { /* cannot happen with the bound above; stay safe */
-                    fr_release(&f, &held[--nheld]);
-                }
+                if (nheld == cap) fr_release(&f, &held[--nheld]);
                 if (fr_new(&f, &held[nheld], (size_t)al_rng_range(&r, lmin, lmax))) goto oom;
                 nheld++;
             }
