@@ -29,7 +29,7 @@
 enum { P_ROUNDS, P_STRUCTURES, P_NODES, P_FAN, P_RETAIN, P_ROOT_BYTES, P_NODE_BYTES };
 
 static const al_param_def graph_params[] = {
-    [P_ROUNDS] = {"rounds", 4000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
+    [P_ROUNDS] = {"rounds", 5000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
                   "build-up-to-`structures` then release rounds"},
     [P_STRUCTURES] = {"structures", 10, 1, 1 << 20, NULL, 0, "structures held after each build"},
     [P_NODES] = {"nodes", 100, 1, 1 << 24, NULL, 0, "nodes per structure (root included)"},

@@ -31,7 +31,7 @@
 enum { P_OPS, P_SLOTS, P_MIN, P_MAX, P_ROUNDS };
 
 static const al_param_def larson_params[] = {
-    [P_OPS] = {"ops", 4000000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
+    [P_OPS] = {"ops", 5000000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
                "slot replacements (free + alloc) in all, split across workers and rounds"},
     [P_SLOTS] = {"slots", 2000, 1, 1 << 24, NULL, 0, "objects in each worker's slot array"},
     [P_MIN] = {"min", 8, 1, 1 << 24, NULL, AL_PARAM_BYTES, "smallest object"},

@@ -24,7 +24,7 @@
 enum { P_REQUESTS, P_MAX_KIB, P_INIT };
 
 static const al_param_def request_params[] = {
-    [P_REQUESTS] = {"requests", 350000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
+    [P_REQUESTS] = {"requests", 500000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
                     "requests processed"},
     [P_MAX_KIB] = {"max_kib", 16, 1, 1 << 20, NULL, 0,
                    "request bodies are 1024*k bytes, k uniform in [1, max_kib]"},

@@ -29,7 +29,7 @@ enum { MODE_FIXED, MODE_CLASSES };
 static const al_param_def sizeclass_params[] = {
     [P_SIZE] = {"size", 1024, 1, 1LL << 30, NULL, AL_PARAM_BYTES,
                 "object size (mode fixed): 8 tiny, 1024 small, 65536 large"},
-    [P_ALLOCS] = {"allocs", 8000000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
+    [P_ALLOCS] = {"allocs", 12000000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
                   "allocations (each frees the one `keep` older)"},
     [P_MAX_BYTES] = {"max_bytes", 4LL << 30, 1, 1LL << 50, NULL,
                      AL_PARAM_SCALED | AL_PARAM_BYTES, "cap on the bytes allocated in all"},

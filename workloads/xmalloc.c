@@ -32,7 +32,7 @@
 enum { P_OBJECTS, P_BATCH, P_DEPTH, P_MAX };
 
 static const al_param_def xmalloc_params[] = {
-    [P_OBJECTS] = {"objects", 1500000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
+    [P_OBJECTS] = {"objects", 2000000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
                    "objects allocated in all (split across producers)"},
     [P_BATCH] = {"batch", 512, 1, 1 << 20, NULL, 0, "objects per batch passed to a consumer"},
     [P_DEPTH] = {"depth", 16, 1, 1 << 16, NULL, 0, "queue capacity in batches"},
