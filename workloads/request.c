@@ -4,11 +4,11 @@
  * Per request the seed makes a request body of 1024*i bytes, and ProcessRequest opens a
  * ConnectionBuffer (4 KiB from the pool), writes a status line, a header line and a JSON body
  * naming the request size into it, returns the bytes and closes the buffer. Here: `requests`
- * requests, each with a body of 1024*k bytes, k uniform in [1, max_kib] (the seed's i = 1..5,
- * widened to "requests of mixed sizes"); the body is filled (a received request), the response
+ * requests, each with a body of 1024*k bytes, k uniform in [1, max_kib] (max_kib = 5: the seed's
+ * i = 1..5, drawn at random so the sizes mix); the body is filled (a received request), the response
  * is built in a connection buffer from the backend (initial capacity `init`, growing by
  * doubling like the seed's Write()), read back, the buffer closed, then the body released.
- * What it stresses: a short-lived pair per request - a mid-size body of varying size (1..16 KiB
+ * What it stresses: a short-lived pair per request - a mid-size body of varying size (1..5 KiB
  * by default) and a fixed 4 KiB buffer - the most common shape of a server's per-request
  * garbage, and the case the seed's pool is built for.
  *
@@ -26,7 +26,7 @@ enum { P_REQUESTS, P_MAX_KIB, P_INIT };
 static const al_param_def request_params[] = {
     [P_REQUESTS] = {"requests", 500000, 1, 1LL << 40, NULL, AL_PARAM_SCALED,
                     "requests processed"},
-    [P_MAX_KIB] = {"max_kib", 16, 1, 1 << 20, NULL, 0,
+    [P_MAX_KIB] = {"max_kib", 5, 1, 1 << 20, NULL, 0,
                    "request bodies are 1024*k bytes, k uniform in [1, max_kib]"},
     [P_INIT] = {"init", 4096, 1, 1 << 26, NULL, AL_PARAM_BYTES,
                 "initial response buffer capacity"},
@@ -140,7 +140,7 @@ oom:
 
 const al_workload al_workload_request = {
     .name = "request",
-    .desc = "seed RequestProcessor: per request a 1..16 KiB body and a 4 KiB response buffer "
+    .desc = "seed RequestProcessor: per request a 1..5 KiB body and a 4 KiB response buffer "
             "(status, header, JSON), both released",
     .params = request_params,
     .nparams = (int)(sizeof request_params / sizeof request_params[0]),
