@@ -41,11 +41,14 @@ typedef struct cs_shared {
     int threads;
 } cs_shared;
 
+/* The id of the object handed to worker i. Can't fail. */
 static inline uint64_t cs_given_id(uint64_t seed, int i)
 {
     return (UINT64_C(3) << 46) + (wl_mix(seed) & 0xFFFFFFFFFFu) + (uint64_t)i;
 }
 
+/* Worker 0 allocates the handed-out objects; after the barrier each worker frees its own
+ * and runs the thrash loop. Can't fail (OOM sets the worker's error). */
 static void cs_worker(wl_worker *w)
 {
     cs_shared *sh = w->shared;
@@ -79,6 +82,7 @@ static void cs_worker(wl_worker *w)
     wl_live_flush(&lt);
 }
 
+/* Returns 0, or -1 with ctx->err set (OOM, thread creation, corrupted data). */
 static int cache_scratch_run(al_wl_ctx *ctx)
 {
     int t = ctx->threads > 0 ? ctx->threads : 1;

@@ -33,11 +33,13 @@ static const al_param_def cache_thrash_params[] = {
     [P_SIZE] = {"size", 8, 1, 1 << 20, NULL, AL_PARAM_BYTES, "object size"},
 };
 
+/* The byte written at offset k of object id in repetition rep. Can't fail. */
 static inline unsigned char thrash_byte(uint64_t id, uint64_t rep, size_t k)
 {
     return (unsigned char)(id * 31u + rep * 7u + k);
 }
 
+/* See wl_internal.h. */
 void wl_thrash_loop(wl_worker *w, wl_live_tl *lt, size_t size, uint64_t iters, uint64_t reps)
 {
     const al_backend *b = w->ctx->b;
@@ -94,6 +96,7 @@ typedef struct ct_shared {
     uint64_t per_thread, reps;
 } ct_shared;
 
+/* One worker's share of the loop. Can't fail (OOM sets the worker's error). */
 static void ct_worker(wl_worker *w)
 {
     ct_shared *sh = w->shared;
@@ -102,6 +105,7 @@ static void ct_worker(wl_worker *w)
     wl_live_flush(&lt);
 }
 
+/* Returns 0, or -1 with ctx->err set (OOM, thread creation, corrupted data). */
 static int cache_thrash_run(al_wl_ctx *ctx)
 {
     int t = ctx->threads > 0 ? ctx->threads : 1;

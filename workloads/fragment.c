@@ -65,6 +65,7 @@ static int fr_new(frag *f, fr_obj *o, size_t size)
     return 0;
 }
 
+/* Read o back and free it (no-op when empty). Can't fail. */
 static void fr_release(frag *f, fr_obj *o)
 {
     if (!o->p) return;
@@ -76,6 +77,7 @@ static void fr_release(frag *f, fr_obj *o)
     o->p = NULL;
 }
 
+/* Returns 0, or -1 with ctx->err set (bad sizes, OOM, corrupted data). */
 static int fragment_run(al_wl_ctx *ctx)
 {
     const uint64_t phases = (uint64_t)ctx->p[P_PHASES], per = (uint64_t)ctx->p[P_PER_PHASE];

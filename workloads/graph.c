@@ -60,6 +60,7 @@ static inline unsigned char g_value(uint64_t salt, uint64_t id)
     return (unsigned char)(wl_mix(id + salt) | 1);
 }
 
+/* alloc through the backend, counted; NULL on OOM. */
 static inline void *g_alloc(graph *g, size_t n)
 {
     void *p = g->ctx->b->alloc(g->ctx->heap, n);
@@ -71,6 +72,7 @@ static inline void *g_alloc(graph *g, size_t n)
     return p;
 }
 
+/* free through the backend, counted. Can't fail. */
 static inline void g_free(graph *g, void *p, size_t n)
 {
     g->ctx->b->free(g->ctx->heap, p, n);
@@ -158,6 +160,7 @@ static gnode *g_build(graph *g, uint64_t serial)
     return root;
 }
 
+/* Returns 0, or -1 with ctx->err set (OOM, corrupted data). */
 static int graph_run(al_wl_ctx *ctx)
 {
     const size_t structures = (size_t)ctx->p[P_STRUCTURES];

@@ -98,6 +98,8 @@ static inline int lr_fill(lr_local *l, lr_array *a, lr_slot *s, uint32_t size)
     return 0;
 }
 
+/* Fill my array, then `rounds` rounds on the arrays passed round; free the last one. On OOM
+ * sets the worker's error and keeps meeting the barriers without working. */
 static void lr_worker(wl_worker *w)
 {
     lr_shared *sh = w->shared;
@@ -135,6 +137,7 @@ static void lr_worker(wl_worker *w)
     w->expect = l.expect;
 }
 
+/* Returns 0, or -1 with ctx->err set (bad sizes, OOM, thread creation, corrupted data). */
 static int larson_run(al_wl_ctx *ctx)
 {
     int t = ctx->threads > 0 ? ctx->threads : 1;

@@ -70,6 +70,7 @@ static int pt_table(pt_shared *sh, uint32_t lo, uint32_t hi, double alpha)
     return 0;
 }
 
+/* Read o back and free it (no-op when empty). Can't fail. */
 static void pt_release(wl_worker *w, wl_live_tl *lt, pt_obj *o)
 {
     if (!o->p) return;
@@ -81,6 +82,7 @@ static void pt_release(wl_worker *w, wl_live_tl *lt, pt_obj *o)
     o->p = NULL;
 }
 
+/* One worker's ring. Can't fail (OOM sets the worker's error). */
 static void pt_worker(wl_worker *w)
 {
     pt_shared *sh = w->shared;
@@ -113,6 +115,7 @@ static void pt_worker(wl_worker *w)
     free(ring);
 }
 
+/* Returns 0, or -1 with ctx->err set (bad sizes, OOM, thread creation, corrupted data). */
 static int pareto_run(al_wl_ctx *ctx)
 {
     int t = ctx->threads > 0 ? ctx->threads : 1;

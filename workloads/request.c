@@ -4,10 +4,11 @@
  * Per request the seed makes a request body of 1024*i bytes, and ProcessRequest opens a
  * ConnectionBuffer (4 KiB from the pool), writes a status line, a header line and a JSON body
  * naming the request size into it, returns the bytes and closes the buffer. Here: `requests`
- * requests, each with a body of 1024*k bytes, k uniform in [1, max_kib] (max_kib = 5: the seed's
- * i = 1..5, drawn at random so the sizes mix); the body is filled (a received request), the response
- * is built in a connection buffer from the backend (initial capacity `init`, growing by
- * doubling like the seed's Write()), read back, the buffer closed, then the body released.
+ * requests, each with a body of 1024*k bytes, k uniform in [1, max_kib] (max_kib = 5: the
+ * seed's i = 1..5, drawn at random so the sizes mix); the body is filled (a received request),
+ * the response is built in a connection buffer from the backend (initial capacity `init`,
+ * growing by doubling like the seed's Write()), read back, the buffer closed, then the body
+ * released.
  * What it stresses: a short-lived pair per request - a mid-size body of varying size (1..5 KiB
  * by default) and a fixed 4 KiB buffer - the most common shape of a server's per-request
  * garbage, and the case the seed's pool is built for.
@@ -37,6 +38,7 @@ typedef struct rq {
     uint64_t live;
 } rq;
 
+/* alloc through the backend, counted; NULL on OOM. */
 static inline void *rq_alloc(rq *q, size_t n)
 {
     void *p = q->ctx->b->alloc(q->ctx->heap, n);
@@ -48,6 +50,7 @@ static inline void *rq_alloc(rq *q, size_t n)
     return p;
 }
 
+/* free through the backend, counted. Can't fail. */
 static inline void rq_free(rq *q, void *p, size_t n)
 {
     q->ctx->b->free(q->ctx->heap, p, n);
@@ -92,6 +95,7 @@ static uint64_t rq_hash(uint64_t h, const void *data, size_t n)
 static const char status_line[] = "HTTP/1.1 200 OK\r\n";
 static const char header_line[] = "Content-Type: application/json\r\n";
 
+/* Returns 0, or -1 with ctx->err set (OOM, corrupted data). */
 static int request_run(al_wl_ctx *ctx)
 {
     rq q = {ctx, 0};

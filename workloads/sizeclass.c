@@ -54,22 +54,26 @@ typedef struct sc_slot {
     unsigned char v;
 } sc_slot;
 
+/* The fill value of allocation i. Can't fail. */
 static inline unsigned char sc_value(uint64_t i, uint64_t seed)
 {
     return (unsigned char)wl_mix(i + wl_mix(seed));
 }
 
+/* What slot s reads back as (first, middle, last byte, size). Can't fail. */
 static inline uint64_t sc_read(const sc_slot *s)
 {
     return wl_mix((uint64_t)s->p[0] | (uint64_t)s->p[s->size / 2] << 8 |
                   (uint64_t)s->p[s->size - 1] << 16 | (uint64_t)s->size << 24);
 }
 
+/* What slot s must read back as. Can't fail. */
 static inline uint64_t sc_expect(const sc_slot *s)
 {
     return wl_mix((uint64_t)s->v * 0x010101u | (uint64_t)s->size << 24);
 }
 
+/* Returns 0, or -1 with ctx->err set (OOM, corrupted data). */
 static int sizeclass_run(al_wl_ctx *ctx)
 {
     const al_backend *b = ctx->b;

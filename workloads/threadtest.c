@@ -39,6 +39,7 @@ typedef struct tt_shared {
     uint64_t salt; /* from the seed: object ids (and so the stamps) depend on it */
 } tt_shared;
 
+/* One worker's rounds. On OOM sets the worker's error and stops (what it holds is freed). */
 static void tt_worker(wl_worker *w)
 {
     tt_shared *sh = w->shared;
@@ -82,6 +83,7 @@ static void tt_worker(wl_worker *w)
     w->expect = expect;
 }
 
+/* Returns 0, or -1 with ctx->err set (OOM, thread creation, corrupted data). */
 static int threadtest_run(al_wl_ctx *ctx)
 {
     int t = ctx->threads > 0 ? ctx->threads : 1;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* See wl_internal.h. Can't fail. */
 int wl_fail(al_wl_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
@@ -15,6 +16,7 @@ int wl_fail(al_wl_ctx *ctx, const char *fmt, ...)
     return -1;
 }
 
+/* See wl_internal.h. Returns 0, or -1 with ctx->err set. */
 int wl_verify_sum(al_wl_ctx *ctx, uint64_t sum, uint64_t expect, const char *what)
 {
     ctx->checksum = sum;
@@ -23,6 +25,7 @@ int wl_verify_sum(al_wl_ctx *ctx, uint64_t sum, uint64_t expect, const char *wha
                    (unsigned long long)sum, (unsigned long long)expect, what);
 }
 
+/* Publish the pending delta; raise the peak to live-before + highest pending. Can't fail. */
 void wl_live_flush(wl_live_tl *t)
 {
     int64_t before = atomic_fetch_add_explicit(&t->sh->live, t->pending, memory_order_relaxed);
@@ -37,6 +40,7 @@ void wl_live_flush(wl_live_tl *t)
     }
 }
 
+/* See wl_internal.h. Can't fail. */
 void wl_worker_fail(wl_worker *w, const char *fmt, ...)
 {
     if (w->failed) return;
@@ -47,6 +51,7 @@ void wl_worker_fail(wl_worker *w, const char *fmt, ...)
     w->failed = 1;
 }
 
+/* See wl_internal.h. NULL when out of memory. */
 wl_worker *wl_workers_new(int n)
 {
     size_t bytes = (size_t)n * sizeof(wl_worker); /* n <= a few thousand: cannot overflow */
@@ -68,6 +73,7 @@ typedef struct team_arg {
     void (*fn)(wl_worker *w);
 } team_arg;
 
+/* A worker thread: wait at the gate, run fn, detach from the backend. Can't fail. */
 static void *team_trampoline(void *p)
 {
     team_arg *a = p;
@@ -82,6 +88,7 @@ static void *team_trampoline(void *p)
     return NULL;
 }
 
+/* Release the workers (state 1) or send them home (-1). Can't fail. */
 static void gate_open(team_gate *g, int state)
 {
     pthread_mutex_lock(&g->mu);
@@ -90,6 +97,7 @@ static void gate_open(team_gate *g, int state)
     pthread_mutex_unlock(&g->mu);
 }
 
+/* See wl_internal.h. Returns 0, or -1 with ctx->err set. */
 int wl_team_run(al_wl_ctx *ctx, int n, wl_worker *w, void (*fn)(wl_worker *w))
 {
     pthread_t *tids = calloc((size_t)n, sizeof *tids);
@@ -123,6 +131,7 @@ int wl_team_run(al_wl_ctx *ctx, int n, wl_worker *w, void (*fn)(wl_worker *w))
     return 0;
 }
 
+/* See wl_internal.h. Returns 0, or -1 with ctx->err set. */
 int wl_team_verify(al_wl_ctx *ctx, const wl_worker *w, int n, const char *what)
 {
     uint64_t sum = 0, expect = 0;

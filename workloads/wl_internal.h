@@ -12,9 +12,10 @@
  *             misses only the other workers' unpublished deltas (at most WL_LIVE_BATCH
  *             operations each); the hot path touches the shared line once per
  *             WL_LIVE_BATCH operations.
- *   stamp     the light touch of the classic benchmarks: the object's id in its first 8 bytes
- *             and a pattern byte at its last byte (pattern bytes throughout below 16 bytes), so a block
- *             that overlaps another live block, or is clobbered, reads back wrong.
+ *   stamp     the light touch of the classic benchmarks: the object's id in its first 8
+ *             bytes and a pattern byte at its last byte (pattern bytes throughout below 16
+ *             bytes), so a block that overlaps another live block, or is clobbered, reads
+ *             back wrong.
  *
  * Checksums: a workload adds wl_mix(value read back) to `sum` and wl_mix(value written) to
  * `expect`; the case fails with "data corrupted" when they differ. wl_mix makes an accidental

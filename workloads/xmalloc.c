@@ -72,6 +72,7 @@ typedef struct xm_local {
     uint64_t ops, sum, expect;
 } xm_local;
 
+/* Read back and free every object of bt; bt ends empty. Can't fail. */
 static void xm_consume(xm_local *l, xm_batch *bt)
 {
     const al_backend *b = l->sh->ctx->b;
@@ -111,6 +112,7 @@ static void xm_produce(xm_local *l, xm_batch *bt, al_rng *r, uint64_t *next_id)
     }
 }
 
+/* The oldest queued batch (queue not empty, sh->mu held). Can't fail. */
 static xm_batch *xm_pop_locked(xm_shared *sh)
 {
     xm_batch *bt = sh->head;
@@ -121,6 +123,7 @@ static xm_batch *xm_pop_locked(xm_shared *sh)
     return bt;
 }
 
+/* Queue bt (room checked by the caller, sh->mu held). Can't fail. */
 static void xm_push_locked(xm_shared *sh, xm_batch *bt)
 {
     bt->next = NULL;
@@ -130,6 +133,8 @@ static void xm_push_locked(xm_shared *sh, xm_batch *bt)
     sh->queued++;
 }
 
+/* Produce batches first, first+step, ... into the queue; `alone` (no consumer threads):
+ * drain the queue myself when it is full and at the end. Can't fail (OOM: empty batches). */
 static void xm_producer(xm_local *l, uint64_t first, uint64_t step, int alone)
 {
     xm_shared *sh = l->sh;
@@ -172,6 +177,7 @@ static void xm_producer(xm_local *l, uint64_t first, uint64_t step, int alone)
     }
 }
 
+/* Pop and free batches until all have been popped. Can't fail. */
 static void xm_consumer(xm_local *l)
 {
     xm_shared *sh = l->sh;
@@ -199,6 +205,7 @@ static void xm_consumer(xm_local *l)
     }
 }
 
+/* Producer or consumer by id. Can't fail (OOM sets the worker's error). */
 static void xm_worker(wl_worker *w)
 {
     xm_shared *sh = w->shared;
@@ -213,6 +220,7 @@ static void xm_worker(wl_worker *w)
     w->expect = l.expect;
 }
 
+/* Returns 0, or -1 with ctx->err set (OOM, thread creation, corrupted data). */
 static int xmalloc_run(al_wl_ctx *ctx)
 {
     int t = ctx->threads > 0 ? ctx->threads : 1;
