@@ -81,8 +81,9 @@ static void *mim_alloc(void *heap, size_t size)
 {
     (void)heap;
     if (__builtin_expect(size > PTRDIFF_MAX, 0)) return NULL;
+    ref_tsan_begin();
     void *p = mim.malloc(size);
-    ref_tsan_after_alloc();
+    ref_tsan_end();
     return p;
 }
 
@@ -90,8 +91,9 @@ static void mim_free(void *heap, void *p, size_t size)
 {
     (void)heap;
     (void)size;
-    ref_tsan_before_free();
+    ref_tsan_begin();
     mim.free(p);
+    ref_tsan_end();
 }
 
 static void *mim_realloc(void *heap, void *p, size_t old_size, size_t new_size)
@@ -99,10 +101,10 @@ static void *mim_realloc(void *heap, void *p, size_t old_size, size_t new_size)
     (void)heap;
     (void)old_size;
     if (new_size > PTRDIFF_MAX) return NULL;
-    ref_tsan_before_free();
+    ref_tsan_begin();
     /* The contract wants a minimal block for new_size 0, never a free. */
     void *q = mim.realloc(p, new_size ? new_size : 1);
-    ref_tsan_after_alloc();
+    ref_tsan_end();
     return q;
 }
 
@@ -125,9 +127,10 @@ static void *mim_alloc_aligned(void *heap, size_t align, size_t size)
 {
     (void)heap;
     if (size > PTRDIFF_MAX || align == 0 || (align & (align - 1))) return NULL;
+    ref_tsan_begin();
     void *p = mim.malloc_aligned(size, align);
     if (__builtin_expect(((uintptr_t)p & (align - 1)) != 0, 0)) p = mim_realign(p, size, align);
-    ref_tsan_after_alloc();
+    ref_tsan_end();
     return p;
 }
 
@@ -140,7 +143,9 @@ static size_t mim_usable_size(void *heap, const void *p)
 static void mim_collect(void *heap)
 {
     (void)heap;
+    ref_tsan_begin();
     mim.collect(true);
+    ref_tsan_end();
 }
 
 static const char *mim_version(void)

@@ -7,9 +7,13 @@
  *
  * ThreadSanitizer: the loaded library is not instrumented, so TSan cannot see that a block
  * freed by thread A and handed to thread B by the library's free lists is ordered by the
- * library's own synchronisation; it would report the two threads' plain writes to the block as
- * a race. Under TSan every free releases and every alloc acquires one sync address (the edge
- * the real allocator provides), which removes those false reports and compiles out otherwise.
+ * library's own synchronisation; it would report the two threads' writes to the block (and the
+ * library's own memset calls, which TSan intercepts) as races. Under TSan every call into the
+ * library is bracketed by two sync points on one address (acquire + release, before and after
+ * the call): a free's release comes before the block is back in a free list, an alloc's acquire
+ * after it left one, so the ordering the real allocator's locks and atomics provide is what TSan
+ * sees. It compiles out otherwise. Cost of the trade: a user race ordered only through
+ * allocator calls is hidden.
  */
 #ifndef ALLOCLAB_REFALLOC_H
 #define ALLOCLAB_REFALLOC_H
@@ -19,11 +23,16 @@
 #if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
 extern char ref_tsan_sync;
-static inline void ref_tsan_after_alloc(void) { __tsan_acquire(&ref_tsan_sync); }
-static inline void ref_tsan_before_free(void) { __tsan_release(&ref_tsan_sync); }
+static inline void ref_tsan_point(void)
+{
+    __tsan_acquire(&ref_tsan_sync);
+    __tsan_release(&ref_tsan_sync);
+}
+static inline void ref_tsan_begin(void) { ref_tsan_point(); }
+static inline void ref_tsan_end(void) { ref_tsan_point(); }
 #else
-static inline void ref_tsan_after_alloc(void) {}
-static inline void ref_tsan_before_free(void) {}
+static inline void ref_tsan_begin(void) {}
+static inline void ref_tsan_end(void) {}
 #endif
 
 /* One library's symbol table to resolve: names[i] goes to *slots[i]. */

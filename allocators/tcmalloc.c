@@ -85,8 +85,9 @@ static void *tcm_alloc(void *heap, size_t size)
 {
     (void)heap;
     if (__builtin_expect(size > PTRDIFF_MAX, 0)) return NULL;
+    ref_tsan_begin();
     void *p = tcm.malloc(size);
-    ref_tsan_after_alloc();
+    ref_tsan_end();
     return p;
 }
 
@@ -94,8 +95,9 @@ static void tcm_free(void *heap, void *p, size_t size)
 {
     (void)heap;
     (void)size;
-    ref_tsan_before_free();
+    ref_tsan_begin();
     tcm.free(p);
+    ref_tsan_end();
 }
 
 static void *tcm_realloc(void *heap, void *p, size_t old_size, size_t new_size)
@@ -103,10 +105,10 @@ static void *tcm_realloc(void *heap, void *p, size_t old_size, size_t new_size)
     (void)heap;
     (void)old_size;
     if (new_size > PTRDIFF_MAX) return NULL;
-    ref_tsan_before_free();
+    ref_tsan_begin();
     /* tc_realloc(p, 0) frees p and returns NULL; the contract wants a minimal block. */
     void *q = tcm.realloc(p, new_size ? new_size : 1);
-    ref_tsan_after_alloc();
+    ref_tsan_end();
     return q;
 }
 
@@ -114,8 +116,9 @@ static void *tcm_alloc_aligned(void *heap, size_t align, size_t size)
 {
     (void)heap;
     if (size > PTRDIFF_MAX || align == 0 || (align & (align - 1))) return NULL;
+    ref_tsan_begin();
     void *p = tcm.memalign(align, size);
-    ref_tsan_after_alloc();
+    ref_tsan_end();
     return p;
 }
 
@@ -128,13 +131,17 @@ static size_t tcm_usable_size(void *heap, const void *p)
 static void tcm_thread_detach(void *heap)
 {
     (void)heap;
+    ref_tsan_begin();
     if (tcm.mark_idle) tcm.mark_idle();
+    ref_tsan_end();
 }
 
 static void tcm_collect(void *heap)
 {
     (void)heap;
+    ref_tsan_begin();
     if (tcm.release_free) tcm.release_free();
+    ref_tsan_end();
 }
 
 /* Fills what tcmalloc reports; a property it does not know stays absent. Returns 0. */
