@@ -28,6 +28,11 @@
  *   and write the header. 16-byte alignment: the backend's 16 (sizes >= 16; header-mode raw
  *   sizes are always >= 16) plus the 16-byte header. Sizes are overflow-checked (ENOMEM).
  * free path: NULL -> nothing; boot block -> nothing; b->free(raw, raw_size or 0).
+ * Nesting: a backend that calls malloc/free itself (or a libc function that does, e.g.
+ *   pthread_create under its own lock) comes back into this shim; while dn_depth > 0 such
+ *   nested allocations are served from the boot arena and nested frees are deferred to a
+ *   small per-thread list, freed when the outer call returns (DN_DEFER_MAX of them; more are
+ *   leaked and counted in dn_deferred_lost). The backend is never entered twice by a thread.
  * Threads: a backend without AL_CAP_THREAD_SAFE is called under one mutex. With thread_detach,
  *   each allocating thread sets a pthread key whose destructor calls it at thread exit.
  * Fork: pthread_atfork takes the shim's own mutex (when used) around fork(). The shim cannot
@@ -82,6 +87,30 @@ static pthread_mutex_t dn_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t dn_key;
 static int dn_use_key;
 static DN_TLS __thread int dn_thread_state; /* 0 new, 1 key set, 2 key destructor ran */
+static DN_TLS __thread int dn_depth;        /* > 0 while this thread is inside the backend */
+#define DN_DEFER_MAX 64
+static DN_TLS __thread void *dn_deferred[DN_DEFER_MAX]; /* frees made from inside the backend */
+static DN_TLS __thread int dn_ndeferred;
+static _Atomic unsigned long dn_deferred_lost; /* deferred frees that did not fit: leaked */
+
+/* ---- calls into the backend: the optional lock and the re-entrancy depth ----
+ * A backend may call malloc/free itself, or a libc function that does (gotiered's slow path
+ * starts its scavenger thread with pthread_create, whose calloc of the new thread's DTV comes
+ * back here while the backend holds its own lock). Such nested calls must not reach the backend
+ * again: a nested allocation is served from the boot arena, a nested free is deferred and done
+ * when the outer call has returned. */
+static void dn_drain(void);
+
+#define DN_CALL_BEGIN()                                       \
+    do {                                                      \
+        dn_depth++;                                           \
+        if (unlikely(dn_locked)) pthread_mutex_lock(&dn_lock); \
+    } while (0)
+#define DN_CALL_END()                                           \
+    do {                                                        \
+        if (unlikely(dn_locked)) pthread_mutex_unlock(&dn_lock); \
+        if (--dn_depth == 0 && unlikely(dn_ndeferred)) dn_drain(); \
+    } while (0)
 
 static inline int dn_is_boot(const void *p)
 {
@@ -129,7 +158,11 @@ static void dn_thread_exit(void *arg)
 {
     (void)arg;
     dn_thread_state = 2;
-    if (dn_b->thread_detach) dn_b->thread_detach(dn_heap);
+    if (dn_b->thread_detach) {
+        DN_CALL_BEGIN();
+        dn_b->thread_detach(dn_heap);
+        DN_CALL_END();
+    }
 }
 
 static void dn_fork_prepare(void) { pthread_mutex_lock(&dn_lock); }
@@ -166,20 +199,19 @@ __attribute__((noinline, cold)) static void dn_register_thread(void)
     pthread_setspecific(dn_key, (void *)1);
 }
 
-/* ---- calls into the backend (with the optional lock) ---- */
 static inline void *dn_b_alloc(size_t n)
 {
-    if (unlikely(dn_locked)) pthread_mutex_lock(&dn_lock);
+    DN_CALL_BEGIN();
     void *p = dn_b->alloc(dn_heap, n);
-    if (unlikely(dn_locked)) pthread_mutex_unlock(&dn_lock);
+    DN_CALL_END();
     return p;
 }
 
 static inline void dn_b_free(void *p, size_t n)
 {
-    if (unlikely(dn_locked)) pthread_mutex_lock(&dn_lock);
+    DN_CALL_BEGIN();
     dn_b->free(dn_heap, p, n);
-    if (unlikely(dn_locked)) pthread_mutex_unlock(&dn_lock);
+    DN_CALL_END();
 }
 
 /* Ready the heap for this thread. Returns 0, or 1 when the boot arena must serve the call. */
@@ -187,6 +219,7 @@ static inline int dn_enter(void)
 {
     if (unlikely(atomic_load_explicit(&dn_state, memory_order_acquire) != DN_READY))
         if (dn_init()) return 1;
+    if (unlikely(dn_depth)) return 1; /* nested call from inside the backend */
     if (unlikely(dn_use_key && dn_thread_state == 0)) dn_register_thread();
     return 0;
 }
@@ -206,9 +239,9 @@ static void *dn_alloc(size_t n, size_t align)
             /* the contract's small-size alignment is below 16: ask for at least 16 bytes */
             user = dn_b_alloc(n < AL_MIN_ALIGN ? AL_MIN_ALIGN : n);
         } else {
-            if (unlikely(dn_locked)) pthread_mutex_lock(&dn_lock);
+            DN_CALL_BEGIN();
             user = dn_b->alloc_aligned(dn_heap, align, n);
-            if (unlikely(dn_locked)) pthread_mutex_unlock(&dn_lock);
+            DN_CALL_END();
         }
     } else {
         size_t extra = align <= AL_MIN_ALIGN ? DN_HDR : align, raw_n;
@@ -238,7 +271,16 @@ static inline size_t dn_usable(void *p)
 {
     if (!p) return 0;
     if (dn_is_boot(p) || dn_header_mode) return dn_hdr_of(p)->size;
-    return dn_b->usable_size(dn_heap, p);
+    DN_CALL_BEGIN();
+    size_t n = dn_b->usable_size(dn_heap, p);
+    DN_CALL_END();
+    return n;
+}
+
+/* Free what nested calls deferred (depth 0 again). Can't fail. */
+__attribute__((noinline, cold)) static void dn_drain(void)
+{
+    while (dn_ndeferred > 0 && dn_depth == 0) free(dn_deferred[--dn_ndeferred]);
 }
 
 /* ---- the malloc API ---- */
@@ -247,6 +289,11 @@ DN_EXPORT void *malloc(size_t n) { return dn_alloc(n, AL_MIN_ALIGN); }
 DN_EXPORT void free(void *p)
 {
     if (!p || dn_is_boot(p)) return;
+    if (unlikely(dn_depth)) {
+        if (dn_ndeferred < DN_DEFER_MAX) dn_deferred[dn_ndeferred++] = p;
+        else atomic_fetch_add_explicit(&dn_deferred_lost, 1, memory_order_relaxed);
+        return;
+    }
     if (dn_header_mode) {
         dn_hdr *h = dn_hdr_of(p);
         dn_b_free((unsigned char *)p - h->pad, h->pad + h->size + h->tail);
@@ -274,7 +321,7 @@ DN_EXPORT void *realloc(void *p, size_t n)
         free(p);
         return NULL;
     }
-    if (!dn_is_boot(p) && atomic_load(&dn_state) == DN_READY && dn_b->realloc &&
+    if (!dn_is_boot(p) && !dn_depth && atomic_load(&dn_state) == DN_READY && dn_b->realloc &&
         (!dn_header_mode || dn_hdr_of(p)->pad == DN_HDR)) {
         if (n > PTRDIFF_MAX - DN_HDR) {
             errno = ENOMEM;
@@ -283,9 +330,9 @@ DN_EXPORT void *realloc(void *p, size_t n)
         if (dn_header_mode) {
             dn_hdr *h = dn_hdr_of(p);
             unsigned char *raw = (unsigned char *)p - DN_HDR;
-            if (unlikely(dn_locked)) pthread_mutex_lock(&dn_lock);
+            DN_CALL_BEGIN();
             unsigned char *r = dn_b->realloc(dn_heap, raw, DN_HDR + h->size + h->tail, n + DN_HDR);
-            if (unlikely(dn_locked)) pthread_mutex_unlock(&dn_lock);
+            DN_CALL_END();
             if (!r) {
                 errno = ENOMEM;
                 return NULL;
@@ -295,9 +342,9 @@ DN_EXPORT void *realloc(void *p, size_t n)
             h->tail = 0;
             return r + DN_HDR;
         }
-        if (unlikely(dn_locked)) pthread_mutex_lock(&dn_lock);
+        DN_CALL_BEGIN();
         void *q = dn_b->realloc(dn_heap, p, 0, n);
-        if (unlikely(dn_locked)) pthread_mutex_unlock(&dn_lock);
+        DN_CALL_END();
         if (!q) errno = ENOMEM;
         return q;
     }

@@ -13,7 +13,7 @@ PRE_CPPFLAGS := -D_GNU_SOURCE -Iallocators -Iworkloads -Iharness -I$(PRE)/gen
 
 $(PRE)/liballoclab-trace.so: preload/trace.c workloads/trace_format.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(PRE_CPPFLAGS) $(PRE_CFLAGS) -shared -o $@ preload/trace.c
+	$(CC) $(PRE_CPPFLAGS) $(PRE_CFLAGS) -shared -Wl,-z,defs -o $@ preload/trace.c
 
 $(PRE)/tools/tracedump: tools/tracedump.c workloads/trace_format.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -36,12 +36,16 @@ DROPIN_BACKENDS := $(foreach n,$(DROPIN_WANT),$(if $(shell grep -q 'AL_BACKEND($
                      allocators/registry.c && echo y),$(n)))
 DROPIN_LIBS := $(patsubst %,$(PRE)/liballoclab-%.so,$(DROPIN_BACKENDS))
 PIC_SRCS := $(ALLOC_SRCS) harness/clock.c
-PIC_OBJS := $(patsubst %.c,$(PRE)/pic/%.o,$(PIC_SRCS))
+PIC_OBJS := $(patsubst %.c,$(PRE)/pic/%.o,$(PIC_SRCS)) $(PRE)/pic/preload/glibc_direct.o
+
+# Inside a drop-in the `libc` backend must reach glibc's allocator, not the drop-in itself.
+$(PRE)/pic/allocators/libc.o: PIC_EXTRA := -include preload/glibc_direct.h
+$(PRE)/pic/allocators/libc.o: preload/glibc_direct.h
 
 # initial-exec TLS: a drop-in is only ever loaded at start-up (LD_PRELOAD), never dlopen'ed.
 $(PRE)/pic/%.o: %.c $(GEN_HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(PRE_CPPFLAGS) $(PRE_CFLAGS) -ftls-model=initial-exec -MMD -MP -c $< -o $@
+	$(CC) $(PRE_CPPFLAGS) $(PRE_CFLAGS) -ftls-model=initial-exec $(PIC_EXTRA) -MMD -MP -c $< -o $@
 
 $(PRE)/pic/preload/dropin-%.o: preload/dropin.c allocators/allocator.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -49,7 +53,7 @@ $(PRE)/pic/preload/dropin-%.o: preload/dropin.c allocators/allocator.h | $(DEPS_
 	  -c $< -o $@
 
 $(PRE)/liballoclab-%.so: $(PRE)/pic/preload/dropin-%.o $(PIC_OBJS) preload/dropin.map
-	$(CC) -shared -pthread -Wl,--version-script=preload/dropin.map -Wl,-z,now \
+	$(CC) -shared -pthread -Wl,--version-script=preload/dropin.map -Wl,-z,now -Wl,-z,defs \
 	  -o $@ $(filter %.o,$^) -ldl
 
 -include $(wildcard $(PRE)/pic/*/*.d $(PRE)/pic/*/*/*.d)
