@@ -18,8 +18,6 @@
  */
 #include "counters.h"
 
-#include "gbshim.h"
-
 #include <ctype.h>
 #include <errno.h>
 #include <linux/perf_event.h>
@@ -36,12 +34,6 @@
 
 #define CTR_DEFAULT "PAPI_L1_DCM,PAPI_L2_DCM|PAPI_L2_TCM,PAPI_L3_TCM,PAPI_TLB_DM,PAPI_TOT_INS"
 #define CTR_MAX_SETS 4
-/* The simulated caches, fixed so the counts do not depend on the host: valgrind would take
- * them from the host's CPUID (on this VM: a 256 MiB direct-mapped "L3"). A common x86-64
- * shape: 32 KiB 8-way L1s, an 8 MiB 16-way last level, 64-byte lines. */
-#define CTR_SIM_I1 "32768,8,64"
-#define CTR_SIM_D1 "32768,8,64"
-#define CTR_SIM_LL "8388608,16,64"
 
 /* Cumulative stats fields (DELTA SDE events); every other field is a level (INSTANT). */
 #define CTR_CUMULATIVE                                                                       \
@@ -253,51 +245,18 @@ int al_ctr_validate(char *err, size_t errlen)
     return rc;
 }
 
-/* Add a context entry once per key. Can't fail (beyond 512 keys, later ones are dropped). */
-static void context_once(const char *key, const char *val)
+const al_ctr_info *al_ctr_get_info(void)
 {
-    static char seen[512][96];
-    static int nseen;
-    for (int i = 0; i < nseen; i++)
-        if (strcmp(seen[i], key) == 0) return;
-    if (nseen == 512) return;
-    snprintf(seen[nseen++], sizeof seen[0], "%s", key);
-    al_gb_add_context(key, val);
-}
-
-void al_ctr_add_context(void)
-{
+    static al_ctr_info info;
     cfg_from_env();
-    char buf[1200];
-    if (cfg.cachesim) {
-        al_gb_add_context("counters", "cachesim: callgrind --cache-sim=yes around al_measured_region; PAPI off");
-        al_gb_add_context("cachesim", "times are valgrind times, not comparable; sim.* counts are "
-                                      "deterministic (same binary and input, same numbers)");
-        al_gb_add_context("cachesim.caches", "I1 " CTR_SIM_I1 ", D1 " CTR_SIM_D1 ", LL " CTR_SIM_LL
-                                             " (size,ways,line; fixed, not the host's)");
-    } else if (cfg.none) {
-        al_gb_add_context("counters", "none");
-    } else {
-        snprintf(buf, sizeof buf, "%s%s+ the backend's SDE events (sde:::BACKEND::Field)",
-                 cfg.list, cfg.list[0] ? " " : "");
-        al_gb_add_context("counters", buf);
-        al_gb_add_context("counters.papi", cfg.papi);
-        al_gb_add_context("counters.pmu", cfg.pmu);
-        al_gb_add_context("counters.sde_component", cfg.sde);
-        /* hardware events: present or absent, and why (the children's verdicts agree: same
-         * machine; a child that disagrees reports it as a missing papi.* counter) */
-        for (int i = 0; i < probe_hw.n; i++) {
-            char key[128];
-            snprintf(key, sizeof key, "counters.%s", probe_hw.v[i].name);
-            context_once(key, probe_hw.v[i].present ? "present (source: papi)" : probe_hw.v[i].reason);
-        }
-        al_gb_add_context("counters.sde",
-                          "each backend's present stats fields as sde:::BACKEND::Field, read "
-                          "through PAPI; reported as sde.Field (counts: also sde.Field_per_op)");
-    }
-    al_gb_add_context("counters.sources",
-                      "papi.*: PAPI hardware/native events; sde.*: the backend's stats as PAPI "
-                      "software-defined events; sim.*: callgrind cache simulation");
+    info.none = cfg.none;
+    info.cachesim = cfg.cachesim;
+    info.list = cfg.list;
+    info.pmu = cfg.pmu;
+    info.papi = cfg.papi;
+    info.sde = cfg.sde;
+    info.hw = &probe_hw;
+    return &info;
 }
 
 /* ---- child ---- */
@@ -525,6 +484,12 @@ void al_ctr_stop(al_ctr_result *out)
     ch.active = 0;
 }
 
+size_t al_ctr_stack_pad(uintptr_t frame)
+{
+    cfg_from_env();
+    return (cfg.cachesim ? (size_t)(frame % AL_CTR_STACK_ALIGN) : 0) + 16;
+}
+
 /* ---- cachesim: the runner's exec, and the parent's reading of the output ---- */
 
 int al_ctr_needs_exec(void) { return al_ctr_cachesim(); }
@@ -553,9 +518,9 @@ void al_ctr_exec(char **argv)
     vg[n++] = "--cache-sim=yes";
     vg[n++] = "--toggle-collect=al_measured_region";
     vg[n++] = "--toggle-collect=start_thread";
-    vg[n++] = "--I1=" CTR_SIM_I1;
-    vg[n++] = "--D1=" CTR_SIM_D1;
-    vg[n++] = "--LL=" CTR_SIM_LL;
+    vg[n++] = "--I1=" AL_CTR_SIM_I1;
+    vg[n++] = "--D1=" AL_CTR_SIM_D1;
+    vg[n++] = "--LL=" AL_CTR_SIM_LL;
     vg[n++] = outarg;
     vg[n++] = logarg;
     for (int i = 0; argv[i] && n < 63; i++) vg[n++] = argv[i];
@@ -577,7 +542,9 @@ int al_ctr_parse_callgrind(const char *path, int64_t ev[9])
             for (char *save = NULL, *t = strtok_r(line + 7, " \t\n", &save); t && nnames < 32;
                  t = strtok_r(NULL, " \t\n", &save))
                 snprintf(names[nnames++], sizeof names[0], "%s", t);
-        } else if (strncmp(line, "totals:", 7) == 0 || (!got && strncmp(line, "summary:", 8) == 0)) {
+        } else if (strncmp(line, "summary:", 8) == 0 || (!got && strncmp(line, "totals:", 7) == 0)) {
+            /* summary: the total cost (callgrind_annotate's PROGRAM TOTALS); totals: the sum
+             * of the cost lines, which can miss the few instructions of a collection toggle */
             char *p = strchr(line, ':') + 1;
             for (int i = 0; i < nnames; i++) tot[i] = strtoll(p, &p, 10);
             got = 1;
@@ -600,7 +567,7 @@ int al_ctr_cachesim_collect(pid_t pid, al_ctr_result *out)
     cg_out_path(pid, path, sizeof path);
     int64_t ev[9];
     int rc = al_ctr_parse_callgrind(path, ev);
-    unlink(path);
+    if (!getenv("ALLOCLAB_KEEP_CG")) unlink(path); /* debugging: keep the callgrind output */
     char logp[4300], why[160] = "";
     snprintf(logp, sizeof logp, "%s.log", path);
     FILE *lf = rc ? fopen(logp, "r") : NULL;
@@ -629,55 +596,4 @@ int al_ctr_cachesim_collect(pid_t pid, al_ctr_result *out)
         }
     }
     return rc;
-}
-
-/* ---- parent: report ---- */
-
-static int64_t sim_value(const al_ctr_result *r, const char *n, int *ok)
-{
-    for (int i = 0; i < r->n; i++)
-        if (r->v[i].source == AL_CTR_SRC_CACHESIM && strcmp(r->v[i].name, n) == 0) {
-            if (!r->v[i].present) *ok = 0;
-            return r->v[i].value;
-        }
-    *ok = 0;
-    return 0;
-}
-
-void al_ctr_report(al_gb_state *st, const al_ctr_result *r, uint64_t ops)
-{
-    char key[160], name[160];
-    if (r->note[0]) context_once("counters.child", r->note);
-    if (r->multiplexed) context_once("counters.multiplexed", "yes: papi.* values are PAPI's multiplexing estimates");
-    for (int i = 0; i < r->n; i++) {
-        const al_ctr_value *v = &r->v[i];
-        const char *src = v->source == AL_CTR_SRC_PAPI ? "papi" : v->source == AL_CTR_SRC_SDE ? "sde" : "sim";
-        snprintf(key, sizeof key, "counters.%s", v->name);
-        if (!v->present) {
-            context_once(key, v->reason);
-            continue;
-        }
-        context_once(key, v->source == AL_CTR_SRC_PAPI  ? "present (source: papi)"
-                          : v->source == AL_CTR_SRC_SDE ? (v->gauge ? "present (source: sde, level at the end of the region)"
-                                                                    : "present (source: sde, count inside the region)")
-                                                        : "present (source: cachesim)");
-        const char *shortn = v->name;
-        if (v->source == AL_CTR_SRC_SDE) { /* sde:::LIB::Field -> Field */
-            const char *sep = strstr(v->name + 6, "::");
-            if (sep) shortn = sep + 2;
-        }
-        snprintf(name, sizeof name, "%s.%s", src, shortn);
-        al_gb_counter(st, name, (double)v->value, AL_GB_PLAIN);
-        if (!v->gauge && ops > 0 && (v->source != AL_CTR_SRC_CACHESIM || strcmp(v->name, "Ir") == 0)) {
-            snprintf(name, sizeof name, "%s.%s_per_op", src, shortn);
-            al_gb_counter(st, name, (double)v->value / (double)ops, AL_GB_PLAIN);
-        }
-    }
-    /* the cachesim summaries: D1 misses and last-level data misses */
-    int ok = 1;
-    int64_t d1 = sim_value(r, "D1mr", &ok) + sim_value(r, "D1mw", &ok);
-    if (ok && ops > 0) al_gb_counter(st, "sim.D1_miss_per_op", (double)d1 / (double)ops, AL_GB_PLAIN);
-    ok = 1;
-    int64_t ll = sim_value(r, "DLmr", &ok) + sim_value(r, "DLmw", &ok);
-    if (ok && ops > 0) al_gb_counter(st, "sim.LL_miss_per_op", (double)ll / (double)ops, AL_GB_PLAIN);
 }

@@ -35,6 +35,13 @@
 
 #define AL_CTR_MAX 40
 
+/* The simulated caches, fixed so the counts do not depend on the host: valgrind would take
+ * them from the host's CPUID (on this VM: a 256 MiB direct-mapped "L3"). A common x86-64
+ * shape: 32 KiB 8-way L1s, an 8 MiB 16-way last level, 64-byte lines. */
+#define AL_CTR_SIM_I1 "32768,8,64"
+#define AL_CTR_SIM_D1 "32768,8,64"
+#define AL_CTR_SIM_LL "8388608,16,64"
+
 enum { AL_CTR_SRC_PAPI = 1, AL_CTR_SRC_SDE = 2, AL_CTR_SRC_CACHESIM = 3 };
 
 typedef struct al_ctr_value {
@@ -67,12 +74,20 @@ int al_ctr_cachesim(void);
  * (PAPI cannot resolve it at all: an event that resolves but is unavailable is NOT an error).
  * Records the machine's counter situation for al_ctr_add_context. */
 int al_ctr_validate(char *err, size_t errlen);
-/* The counters part of the results context. Can't fail. */
+/* The counters part of the results context (counters_gb.c). Can't fail. */
 void al_ctr_add_context(void);
 struct al_gb_state;
 /* Report r as Google Benchmark counters (per op and totals) on st, and each event's source or
  * absence reason in the context (once per event). Can't fail. */
 void al_ctr_report(struct al_gb_state *st, const al_ctr_result *r, uint64_t ops);
+
+/* What the configuration and the validation probe found (for counters_gb.c). Can't fail. */
+typedef struct al_ctr_info {
+    int none, cachesim;
+    const char *list, *pmu, *papi, *sde;
+    const al_ctr_result *hw; /* each hardware/native event: present, or absent and why */
+} al_ctr_info;
+const al_ctr_info *al_ctr_get_info(void);
 
 /* ---- child ---- */
 
@@ -87,6 +102,13 @@ void al_ctr_stop(al_ctr_result *out);
 
 /* ---- runner: the cachesim re-exec ---- */
 
+/* In cachesim mode, the bytes to alloca in the frame that calls al_child_main (its frame
+ * address given) so that its stack sits at the same address modulo AL_CTR_STACK_ALIGN
+ * (a multiple of every simulated cache's way size) whatever the environment and argv sizes;
+ * plus 16 bytes (so the result is never 0). Can't fail. */
+#define AL_CTR_STACK_ALIGN ((uintptr_t)1 << 20)
+size_t al_ctr_stack_pad(uintptr_t frame);
+
 /* Whether cases must be re-executed for counters (cache simulation). */
 int al_ctr_needs_exec(void);
 /* Exec argv (argv[0] = our own program): directly, or under valgrind in cachesim mode.
@@ -95,7 +117,7 @@ void al_ctr_exec(char **argv);
 /* After the child `pid` exited: parse its callgrind output into out (appended; NULL: only
  * delete the file), delete the file. Returns 0, or -1 with the reason also recorded as absent entries. */
 int al_ctr_cachesim_collect(pid_t pid, al_ctr_result *out);
-/* Parse a callgrind output file's totals into ev[] in the order Ir Dr Dw I1mr D1mr D1mw ILmr
+/* Parse a callgrind output file's total cost ("summary:", else "totals:") into ev[] in the order Ir Dr Dw I1mr D1mr D1mw ILmr
  * DLmr DLmw. Returns 0, or -1 when the file is missing or has no events/totals line. */
 int al_ctr_parse_callgrind(const char *path, int64_t ev[9]);
 

@@ -5,6 +5,10 @@
 HARNESS_C := $(filter-out harness/counters.c,$(HARNESS_C))
 LIB_OBJS += $(call obj,harness/counters.c)
 LDLIBS += -lpapi -lsde
+# Bind every symbol at start-up: otherwise the first call of memcpy & co. inside the measured
+# region runs the dynamic linker's lazy lookup there (seen under callgrind: do_lookup_x), whose
+# cost depends on the environment, the libraries loaded and the preloads.
+LDFLAGS += -Wl,-z,now
 
 # make bench-cachesim [QUICK=1]: every case once under callgrind's cache simulator; the
 # instruction and miss counts per operation are deterministic (no repetitions needed).
