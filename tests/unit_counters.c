@@ -19,8 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+/* PAPI and libsde keep their registrations (strdup'd names) until process end by design;
+ * not ours to free. LeakSanitizer reads this hook at exit. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libsde.so\nleak:libpapi.so\n"; }
+#endif
 
 static const al_ctr_value *find(const al_ctr_result *r, const char *name)
 {
@@ -162,28 +170,42 @@ Test(counters, unavailable_hardware_event_is_absent_with_reason)
     b->destroy(heap);
 }
 
-Test(counters, software_perf_event_counts_page_faults)
+/* Minor faults inside a region that touches `pages` fresh pages, and as many more while
+ * paused when `pause_too`. */
+static int64_t faults_in_region(size_t pages, int pause_too)
+{
+    static al_ctr_result r;
+    al_ctr_child_init(&fake, &fake_mallocs, &r);
+    const al_ctr_value *v = find(&r, "perf::PERF_COUNT_SW_PAGE_FAULTS");
+    cr_assert_not_null(v, "the event must be reported, present or absent");
+    if (!v->present) return -1;
+    size_t n = 2 * pages * 4096;
+    char *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert(m != MAP_FAILED);
+    al_ctr_start();
+    if (pause_too) {
+        al_ctr_pause();
+        for (size_t i = 0; i < n / 2; i += 4096) m[i] = 1; /* paused: not counted */
+        al_ctr_resume();
+    }
+    for (size_t i = n / 2; i < n; i += 4096) m[i] = 2;
+    al_ctr_stop(&r);
+    munmap(m, n);
+    return v->value;
+}
+
+Test(counters, software_perf_event_counts_page_faults_minus_pauses)
 {
     /* a native event that needs no PMU: minor faults in the region, through PAPI */
     char err[256];
     cr_assert_eq(al_ctr_parse("perf::PERF_COUNT_SW_PAGE_FAULTS", err, sizeof err), 0, "%s", err);
-    static al_ctr_result r;
-    al_ctr_child_init(&fake, &fake_mallocs, &r);
-    const al_ctr_value *v = find(&r, "perf::PERF_COUNT_SW_PAGE_FAULTS");
-    cr_assert_not_null(v);
-    if (!v->present) cr_skip_test("perf software events unavailable here: %s", v->reason);
-    size_t n = 256 << 12;
-    al_ctr_start();
-    char *m = malloc(n);
-    cr_assert_not_null(m);
-    al_ctr_pause();
-    memset(m, 1, n / 2); /* paused: these faults are not counted */
-    al_ctr_resume();
-    for (size_t i = n / 2; i < n; i += 4096) m[i] = 2;
-    al_ctr_stop(&r);
-    free(m);
-    cr_assert_geq(v->value, 100, "128 fresh pages were touched in the region: %lld faults", (long long)v->value);
-    cr_assert_lt(v->value, 200, "the 128 touched while paused must not count: %lld", (long long)v->value);
+    int64_t plain = faults_in_region(128, 0);
+    if (plain < 0) cr_skip_test("perf software events unavailable here");
+    int64_t paused = faults_in_region(128, 1);
+    /* >= 128: one fault per fresh page (more under sanitizers: their shadow pages fault too) */
+    cr_assert_geq(plain, 128, "128 fresh pages touched in the region: %lld faults", (long long)plain);
+    cr_assert_lt(paused, plain + plain / 2, "pages touched while paused were counted: %lld vs %lld",
+                 (long long)paused, (long long)plain);
 }
 
 Test(counters, bad_names_are_bad_input)
