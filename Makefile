@@ -144,6 +144,7 @@ test: $(DEPS_STAMP)
 	bash tests/harness_test.sh build/alloclab
 	bash tests/plots_test.sh
 	bash tests/stats_test.sh build/alloclab
+	bash tests/latency_overhead_test.sh build/alloclab
 	@echo "make test: all passed"
 
 # ---- benchmarks and charts ----
