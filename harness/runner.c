@@ -23,15 +23,15 @@ typedef struct child_clock {
 static void child_pause(al_wl_ctx *ctx)
 {
     child_clock *k = ctx->harness;
-    al_ctr_pause(); /* counters: see counters.c */
     k->paused_at = al_now_ns();
+    al_ctr_pause(); /* counters (counters.c): after the clock, so their reads are not timed */
 }
 
 static void child_resume(al_wl_ctx *ctx)
 {
     child_clock *k = ctx->harness;
-    k->paused_total += al_now_ns() - k->paused_at;
     al_ctr_resume();
+    k->paused_total += al_now_ns() - k->paused_at;
 }
 
 /* A "Name:   123 kB" line of /proc/self/status, in bytes; 0 when absent. */
