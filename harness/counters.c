@@ -12,9 +12,12 @@
  * Cachesim path: the runner execs `valgrind --tool=callgrind --cache-sim=yes
  *   --toggle-collect=al_measured_region --toggle-collect=start_thread ... alloclab --run-child`;
  *   pause/resume toggle callgrind's collection with a client request (a no-op natively); the
- *   parent reads the totals line of the output file. start_thread is toggled too because
- *   callgrind's collection state is per thread: without it, the work of threads a workload
- *   starts inside the region would not be counted.
+ *   parent reads the summary line of the output file (ALLOCLAB_KEEP_CG=1 keeps the file, for
+ *   callgrind_annotate). start_thread is toggled too because callgrind's collection state is
+ *   per thread: without it, the work of threads a workload starts inside the region would not
+ *   be counted. The simulated caches are fixed (counters.h), the child's stack is aligned
+ *   (al_ctr_stack_pad) and the program is linked with -z now (counters.mk), so the counts
+ *   depend on neither the host nor the environment.
  */
 #include "counters.h"
 

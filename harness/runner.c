@@ -117,6 +117,8 @@ void al_child_main(const al_case *c, int fd)
         if (wrapped) ctx.b = wrapped;
     }
 
+    al_ctr_child_init(c->b, heap, &r.ctr); /* counters: PAPI, SDE (counters.c); before the
+                                            * RSS mark, so PAPI's memory is not the case's */
     /* Reset the peak-RSS mark to what is resident now (Linux >= 4.0), so VmHWM is this
      * case's peak and not the parent's. */
     int cr = open("/proc/self/clear_refs", O_WRONLY);
@@ -124,7 +126,6 @@ void al_child_main(const al_case *c, int fd)
         if (write(cr, "5", 1) != 1) { /* an old kernel: the peak then includes the start */ }
         close(cr);
     }
-    al_ctr_child_init(c->b, heap, &r.ctr); /* counters: PAPI, SDE (counters.c) */
     r.rss_before = status_kb("VmRSS");
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
