@@ -813,7 +813,7 @@ static int sp_check(void *heap, char *msg, size_t msglen)
         }
     }
     /* The entries start with the pointer: sort by it, neighbours must differ. */
-    qsort(k.v, k.n, sizeof *k.v, ptr_cmp);
+    if (k.n) qsort(k.v, k.n, sizeof *k.v, ptr_cmp);
     for (size_t i = 1; i < k.n; i++)
         if (k.v[i].p == k.v[i - 1].p) {
             snprintf(msg, msglen, "syncpool: block %p is in two places (%s and %s)", k.v[i].p,
