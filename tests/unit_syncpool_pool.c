@@ -16,6 +16,12 @@
 extern const al_backend al_backend_syncpool;
 static const al_backend *B = &al_backend_syncpool;
 
+/* Tests of counter values need the counters (SP_STATS=0 compiles them out). */
+static void need_stats(void)
+{
+    if (!SP_STATS) cr_skip_test("built with SP_STATS=0: pool counters are compiled out");
+}
+
 static void *open_heap(const char *opts)
 {
     char err[256] = "";
@@ -73,6 +79,7 @@ static void *idle_thread(void *a)
 
 Test(syncpool_pool, two_cleanups_without_use_leave_nothing_held)
 {
+    need_stats();
     void *h = open_heap("gc_bytes=0");
     /* blocks pooled by this thread and by another thread that stays alive and idle */
     idle_arg ia = {.heap = h, .phase = 0};
@@ -119,6 +126,7 @@ Test(syncpool_pool, two_cleanups_without_use_leave_nothing_held)
 
 Test(syncpool_pool, victim_cache_serves_after_one_cleanup)
 {
+    need_stats();
     void *h = open_heap("gc_bytes=0");
     void *a = B->alloc(h, 64), *b = B->alloc(h, 64);
     B->free(h, a, 64); /* private */
@@ -202,6 +210,7 @@ static void *free_all(void *a)
 
 Test(syncpool_pool, cross_thread_put_then_get_steals)
 {
+    need_stats();
     void *h = open_heap("gc_bytes=0");
     enum { N = 300 };
     void *blocks[N];
@@ -293,6 +302,7 @@ static void *collector(void *a)
 
 static void run_churn(const char *opts)
 {
+    need_stats();
     churn *c = calloc(1, sizeof *c);
     c->heap = open_heap(opts);
     pthread_t t[CHURN_THREADS], g;
@@ -455,6 +465,7 @@ static uint64_t churn_bytes(void *h, size_t size, long n)
 
 Test(syncpool_pool, cleanup_trigger_every_n_bytes_and_gogc_pacing)
 {
+    need_stats();
     void *h = open_heap("gc_bytes=1m");
     uint64_t n = churn_bytes(h, 1024, 10000); /* ~10 MiB handed out */
     cr_assert(n >= 8 && n <= 11, "gc_bytes=1m over 10 MiB: %llu cycles", (unsigned long long)n);
@@ -478,6 +489,7 @@ Test(syncpool_pool, cleanup_trigger_every_n_bytes_and_gogc_pacing)
 
 Test(syncpool_pool, stats_count_gets_puts_hits_misses)
 {
+    need_stats();
     void *h = open_heap("gc_bytes=0");
     void *p[10];
     for (int i = 0; i < 10; i++) p[i] = B->alloc(h, 64);
@@ -540,6 +552,7 @@ static void *use_and_detach(void *a)
 
 Test(syncpool_pool, thread_detach_releases_the_p_and_keeps_blocks_reachable)
 {
+    need_stats();
     void *h = open_heap("procs=1,gc_bytes=0");
     pthread_t t;
     pthread_create(&t, NULL, use_and_detach, h);
@@ -559,6 +572,7 @@ Test(syncpool_pool, thread_detach_releases_the_p_and_keeps_blocks_reachable)
 
 Test(syncpool_pool, many_heaps_at_once_share_the_thread_cache)
 {
+    need_stats();
     enum { H = 20 };
     void *h[H], *p[H][3];
     for (int i = 0; i < H; i++) h[i] = open_heap("gc_bytes=0");
