@@ -93,7 +93,9 @@ $(B)/liballoclab.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-# The program.
+# The program. Results name what produced them: the commit and the flags go in as strings.
+GIT_COMMIT := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(B)/obj/harness/main.o: CPPFLAGS += -DALLOCLAB_COMMIT='"$(GIT_COMMIT)"' -DALLOCLAB_CFLAGS='"$(CFLAGS)"'
 $(B)/alloclab: $(call obj,$(HARNESS_C) $(HARNESS_CC)) $(B)/liballoclab.a
 	$(CXX) $(LDFLAGS) -o $@ $^ -lbenchmark $(LDLIBS)
 
