@@ -18,12 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The local of P p, bucket cls, in arr (primary or victim). Can't fail. */
 static inline sp_local *local_at(sp_local *arr, const sp_heap *h, unsigned p, unsigned cls)
 {
     return &arr[(size_t)p * h->nb + cls];
 }
 
-/* A block taken from the pools goes back to the user: unpoison it, count the pace. */
+/* A block taken from the pools goes back to the user: unpoison it, count the pace. Returns
+ * p; can't fail. */
 static inline void *hand_out(sp_heap *h, sp_tls_ent *e, unsigned cls, void *p)
 {
     SP_UNPOISON(p, h->bucket[cls].size);
@@ -243,6 +245,7 @@ typedef struct walk_ctx {
     int where;
 } walk_ctx;
 
+/* sp_chain_walk callback adding the bucket and place. Can't fail. */
 static void walk_one(void *c, void *v)
 {
     walk_ctx *w = c;

@@ -28,6 +28,7 @@
 
 #define SP_DEQ_MASK32 ((uint64_t)0xffffffffu)
 
+/* head << 32 | tail. Can't fail. */
 static inline uint64_t deq_pack(uint32_t head, uint32_t tail)
 {
     return (uint64_t)head << SP_DEQ_BITS | tail;

@@ -109,7 +109,8 @@ static void proc_release(sp_heap *h, sp_tls_ent *e)
     atomic_store_explicit(&h->procs[e->pid].owned, 0, memory_order_release);
 }
 
-/* The cache copy of id written back into the list (pace lives in the cache copy). */
+/* The cache copy of id written back into the list (pace lives in the cache copy). Can't
+ * fail. */
 static void cache_writeback(uint64_t id)
 {
     sp_tls_ent *c = &sp_tls_cache[id & (SP_TLS_WAYS - 1)];
@@ -118,6 +119,7 @@ static void cache_writeback(uint64_t id)
         if (tls_list->ent[i].id == id) tls_list->ent[i] = *c;
 }
 
+/* Drop entry i of this thread's list (and its cache copy). Can't fail. */
 static void list_remove(unsigned i)
 {
     sp_tls_ent *c = &sp_tls_cache[tls_list->ent[i].id & (SP_TLS_WAYS - 1)];
@@ -125,7 +127,7 @@ static void list_remove(unsigned i)
     tls_list->ent[i] = tls_list->ent[--tls_list->n];
 }
 
-/* pthread key destructor: the thread is exiting; give back every P it holds. */
+/* pthread key destructor: the thread is exiting; give back every P it holds. Can't fail. */
 static void tls_exit(void *arg)
 {
     sp_tlist *l = arg;
@@ -142,9 +144,12 @@ static void tls_exit(void *arg)
     free(l);
 }
 
+/* pthread_once: the one process-wide key (never deleted). Can't fail (a failed key only
+ * loses the exit-time flush). */
 static void tls_key_make(void) { pthread_key_create(&tls_key, tls_exit); }
 
-/* Load the list entry at i into its cache way (writing back the entry it evicts). */
+/* Load the list entry at i into its cache way (writing back the entry it evicts). Returns
+ * the cache entry; can't fail. */
 static sp_tls_ent *cache_load(unsigned i)
 {
     uint64_t id = tls_list->ent[i].id;
@@ -209,6 +214,8 @@ out:
  * get / put
  * --------------------------------------------------------------------------------------- */
 
+/* Bucket index of a request of size <= max_size (0 for everything up to min_size, which
+ * also covers fixed=). Can't fail. */
 static inline unsigned bucket_of(const sp_heap *h, size_t size)
 {
     if (size <= h->min_size) return 0;
@@ -230,6 +237,7 @@ __attribute__((noinline)) static void *large_alloc(sp_heap *h, size_t size)
     return base + SP_HDR;
 }
 
+/* Give a large block back to the underlying allocator. Can't fail. */
 static void large_free(sp_heap *h, void *p, size_t size)
 {
     h->under->free(h->under_heap, (char *)p - SP_HDR, size + SP_HDR);
@@ -238,11 +246,13 @@ static void large_free(sp_heap *h, void *p, size_t size)
     atomic_fetch_sub_explicit(&h->large_live, size, memory_order_relaxed);
 }
 
+/* get for a thread whose registration is not in the cache. As sp_get_slow. */
 __attribute__((noinline, cold)) static void *get_no_cache(sp_heap *h, unsigned cls)
 {
     return sp_get_slow(h, tls_slow(h), cls);
 }
 
+/* vtable alloc (contract in allocator.h). NULL when huge or out of memory. */
 static void *sp_alloc(void *heap, size_t size)
 {
     sp_heap *h = heap;
@@ -274,6 +284,7 @@ __attribute__((noinline, cold)) static void free_other(sp_heap *h, void *p, uint
     atomic_fetch_add_explicit(&h->rejected, 1, memory_order_relaxed);
 }
 
+/* put for a thread whose registration is not in the cache. Can't fail. */
 __attribute__((noinline, cold)) static void put_no_cache(sp_heap *h, unsigned cls, void *p)
 {
     sp_tls_ent *e = tls_slow(h);
@@ -283,6 +294,7 @@ __attribute__((noinline, cold)) static void put_no_cache(sp_heap *h, unsigned cl
     sp_put_slow(h, e, cls, p);
 }
 
+/* vtable free. Can't fail (a foreign pointer is refused and counted). */
 static void sp_free(void *heap, void *p, size_t size)
 {
     (void)size; /* the header knows the bucket; a wrong hint cannot misfile a block */
@@ -311,6 +323,7 @@ static void sp_free(void *heap, void *p, size_t size)
     sp_put_slow(h, e, cls, p);
 }
 
+/* vtable realloc. NULL on failure (or a foreign p), p then unchanged. */
 static void *sp_realloc(void *heap, void *p, size_t old_size, size_t new_size)
 {
     sp_heap *h = heap;
@@ -350,6 +363,7 @@ static void *sp_realloc(void *heap, void *p, size_t old_size, size_t new_size)
     return q;
 }
 
+/* vtable usable_size: the bucket size, or a large block's size; 0 for a foreign p. */
 static size_t sp_usable_size(void *heap, const void *p)
 {
     sp_heap *h = heap;
@@ -396,6 +410,7 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+/* 1 when v is a power of two. Can't fail. */
 static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
 
 /* Apply key=val to o. Returns 0, or -1 with one line in err. */
@@ -505,6 +520,7 @@ static int opts_read(sp_opts *o, const char *options, char *err, size_t errlen)
     return 0;
 }
 
+/* Free the heap's own memory (not the blocks). Can't fail. */
 static void heap_free(sp_heap *h)
 {
     free(h->local);
@@ -514,6 +530,7 @@ static void heap_free(sp_heap *h)
     free(h);
 }
 
+/* vtable create. NULL + one line in err on a bad option or out of memory; nothing leaks. */
 static void *sp_create(const char *options, char *err, size_t errlen)
 {
     sp_opts o;
@@ -605,6 +622,7 @@ static void *sp_create(const char *options, char *err, size_t errlen)
     return h;
 }
 
+/* vtable destroy: every pooled block and dequeue goes back. Can't fail. */
 static void sp_destroy(void *heap)
 {
     sp_heap *h = heap;
@@ -627,6 +645,7 @@ static void sp_destroy(void *heap)
     heap_free(h);
 }
 
+/* vtable thread_detach: flush this thread's private slots, give its P back. Can't fail. */
 static void sp_thread_detach(void *heap)
 {
     sp_heap *h = heap;
@@ -639,6 +658,7 @@ static void sp_thread_detach(void *heap)
     }
 }
 
+/* vtable collect: one pool cleanup (waits for a running one). Can't fail. */
 static void sp_collect(void *heap) { sp_cleanup(heap, 1); }
 
 /* ---------------------------------------------------------------------------------------
@@ -677,6 +697,7 @@ int sp_bucket_stats_get(void *heap, unsigned cls, sp_bucket_stats *out)
     return 0;
 }
 
+/* vtable stats. Returns 0; can't fail (racy sums while threads run). */
 static int sp_stats(void *heap, al_stats *s)
 {
     sp_heap *h = heap;
@@ -747,6 +768,7 @@ typedef struct check_ctx {
     uint64_t per_bucket[SP_MAX_BUCKETS];
 } check_ctx;
 
+/* sp_pools_walk callback: remember p (on OOM sets k->oom). Can't fail. */
 static void check_collect(void *c, unsigned cls, int where, void *p)
 {
     check_ctx *k = c;
@@ -767,6 +789,7 @@ static void check_collect(void *c, unsigned cls, int where, void *p)
     k->per_bucket[cls]++;
 }
 
+/* qsort order by address. Can't fail. */
 static int ptr_cmp(const void *a, const void *b)
 {
     uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
@@ -784,6 +807,7 @@ uint64_t sp_count_held(void *heap)
     return k.n;
 }
 
+/* vtable check (quiescent). 0, or -1 + the broken invariant in msg. */
 static int sp_check(void *heap, char *msg, size_t msglen)
 {
     sp_heap *h = heap;
@@ -849,6 +873,7 @@ out:
     return rc;
 }
 
+/* vtable version. A static string; can't fail. */
 static const char *sp_version(void)
 {
     return "syncpool 1 (Go sync.Pool design: per-P private+poolChain, victim cache; "
