@@ -613,3 +613,31 @@ Test(syncpool_pool, create_destroy_cycles_with_threads_release_everything)
         B->destroy(h);
     }
 }
+
+/* ---- alloc_aligned ---- */
+
+Test(syncpool_pool, alloc_aligned_blocks_are_aligned_unpooled_and_accounted)
+{
+    void *h = open_heap("gc_bytes=0");
+    cr_assert_null(B->alloc_aligned(h, 24, 100), "a non-power-of-two alignment must fail");
+    cr_assert_null(B->alloc_aligned(h, 64, SIZE_MAX / 2), "a huge request must fail");
+    size_t aligns[] = {8, 16, 64, 4096, 65536};
+    for (size_t i = 0; i < sizeof aligns / sizeof aligns[0]; i++) {
+        unsigned char *p = B->alloc_aligned(h, aligns[i], 1000);
+        cr_assert_not_null(p);
+        cr_assert_eq((uintptr_t)p % aligns[i], 0, "align %zu: %p", aligns[i], (void *)p);
+        cr_assert_geq(B->usable_size(h, p), 1000);
+        memset(p, 0x3c, 1000);
+        assert_check(h, "with an aligned block live");
+        unsigned char *q = B->realloc(h, p, 1000, 3000);
+        cr_assert_not_null(q);
+        for (int k = 0; k < 1000; k++) cr_assert_eq(q[k], 0x3c);
+        B->free(h, q, 3000);
+    }
+    unsigned char *p = B->alloc_aligned(h, 256, 50);
+    uint64_t held = sp_count_held(h);
+    B->free(h, p, 50);
+    cr_assert_eq(sp_count_held(h), held, "an aligned block was pooled");
+    assert_check(h, "after aligned blocks");
+    B->destroy(h);
+}

@@ -99,6 +99,7 @@ size_t sp_deq_bytes(uint32_t n);
 #define SP_MIN_BUCKET 16u
 #define SP_MAX_BUCKET_LIMIT ((size_t)1 << 20)
 #define SP_LARGE 0xffu              /* info low byte of a block from the large path */
+#define SP_ALIGNED 0xfeu            /* info low byte of an alloc_aligned block (align > 16) */
 #define SP_TLS_WAYS 8u              /* per-thread direct-mapped cache of registrations */
 #define SP_PAD 128
 
@@ -156,6 +157,7 @@ typedef struct sp_heap {
     _Atomic uint64_t num_gc;
     _Atomic uint64_t rejected;      /* frees of blocks whose header is not ours       */
     _Atomic uint64_t large_allocs, large_frees, large_live, large_total;
+    _Atomic uint64_t aligned_extra; /* alloc_aligned blocks: bytes beyond size + header */
     struct sp_heap *next_live;      /* global registry of live heaps                  */
     sp_bucket bucket[SP_MAX_BUCKETS];
 } sp_heap;

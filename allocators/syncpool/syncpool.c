@@ -55,13 +55,17 @@
  *   more consumer (exchange/popTail) of the primary and the sole producer of the victim
  *   chains; a block is taken by exactly one exchange or CAS (see sp_pool.c).
  * realloc: the same bucket returns p; large to large uses the underlying realloc.
+ * alloc_aligned: align <= 16 is an ordinary get (every block is 16-aligned); larger
+ *   alignments are one unpooled block of size + align + 32 from the underlying allocator,
+ *   the total and the base pointer stored in the 16 bytes before the header.
  * destroy returns every pooled block and every dequeue; blocks the caller never freed are
  *   released only if the underlying heap's destroy releases them (libc's does not).
  *
  * Invariants (stats level 1; `check`, quiescent):
  *   per bucket: held = misses - dropped - gets + puts = |private| + |shared| + |victims|;
  *   every pooled block has a valid header of its bucket and sits in exactly one place;
- *   under_bytes = sum_b (misses_b - dropped_b) * (size_b + 16) + large_live + 16 * large_n;
+ *   under_bytes = sum_b (misses_b - dropped_b) * (size_b + 16) + large_live + 16 * large_n
+ *                 + aligned_extra   (large_n: live large and aligned blocks);
  *   per dequeue: 0 <= head - tail <= slots, slots [tail, head) non-NULL.
  */
 #include "sp_internal.h"
@@ -273,12 +277,57 @@ static void *sp_alloc(void *heap, size_t size)
     return x;
 }
 
-/* A pointer whose header is not one of this heap's pooled buckets: a large block, or a
- * foreign/corrupt pointer (refused: never pooled, counted, reported by check). */
+/* An alloc_aligned block (align > 16): [base ... | total | base | header | p (aligned) ...]
+ * taken from the underlying allocator as one large block of total = size + align + 32
+ * bytes. Not pooled. Returns p, or NULL on a bad alignment, a huge size or OOM. */
+static void *sp_alloc_aligned(void *heap, size_t align, size_t size)
+{
+    sp_heap *h = heap;
+    if (align < sizeof(void *) || (align & (align - 1)) || align > ((size_t)1 << 30)) return NULL;
+    if (align <= AL_MIN_ALIGN) return sp_alloc(h, size);
+    if (size > (size_t)PTRDIFF_MAX - align - 2 * SP_HDR || (uint64_t)size > (UINT64_MAX >> 8))
+        return NULL;
+    size_t total = size + align + 2 * SP_HDR;
+    char *base = h->under->alloc(h->under_heap, total);
+    if (!base) return NULL;
+    char *p = (char *)(((uintptr_t)base + 2 * SP_HDR + align - 1) & ~(uintptr_t)(align - 1));
+    uint64_t t = total;
+    memcpy(p - 32, &t, sizeof t);
+    memcpy(p - 24, &base, sizeof base);
+    sp_hdr_set(h, p - SP_HDR, (uint64_t)size << 8 | SP_ALIGNED);
+    atomic_fetch_add_explicit(&h->under_bytes, total, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->aligned_extra, total - size - SP_HDR, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->large_allocs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->large_live, size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->large_total, size, memory_order_relaxed);
+    sp_pace_add(h, size);
+    return p;
+}
+
+/* Give an alloc_aligned block back to the underlying allocator. Can't fail. */
+static void aligned_free(sp_heap *h, void *p, size_t size)
+{
+    uint64_t total;
+    char *base;
+    memcpy(&total, (char *)p - 32, sizeof total);
+    memcpy(&base, (char *)p - 24, sizeof base);
+    h->under->free(h->under_heap, base, (size_t)total);
+    atomic_fetch_sub_explicit(&h->under_bytes, total, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&h->aligned_extra, total - size - SP_HDR, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->large_frees, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&h->large_live, size, memory_order_relaxed);
+}
+
+/* A pointer whose header is not one of this heap's pooled buckets: a large or aligned block,
+ * or a foreign/corrupt pointer (refused: never pooled, counted, reported by check). */
 __attribute__((noinline, cold)) static void free_other(sp_heap *h, void *p, uint64_t info)
 {
     if (info != UINT64_MAX && (info & 0xff) == SP_LARGE) {
         large_free(h, p, (size_t)(info >> 8));
+        return;
+    }
+    if (info != UINT64_MAX && (info & 0xff) == SP_ALIGNED) {
+        aligned_free(h, p, (size_t)(info >> 8));
         return;
     }
     atomic_fetch_add_explicit(&h->rejected, 1, memory_order_relaxed);
@@ -340,7 +389,7 @@ static void *sp_realloc(void *heap, void *p, size_t old_size, size_t new_size)
         if (new_size <= h->max_size && bucket_of(h, new_size) == info) return p;
     } else {
         usable = (size_t)(info >> 8);
-        if (new_size > h->max_size && h->under->realloc) {
+        if ((info & 0xff) == SP_LARGE && new_size > h->max_size && h->under->realloc) {
             if (new_size > (size_t)PTRDIFF_MAX - SP_HDR) return NULL;
             char *nb = h->under->realloc(h->under_heap, (char *)p - SP_HDR, usable + SP_HDR,
                                          new_size + SP_HDR);
@@ -369,7 +418,8 @@ static size_t sp_usable_size(void *heap, const void *p)
     sp_heap *h = heap;
     uint64_t info = sp_hdr_info(h, p);
     if (info < h->nb) return h->bucket[info].size;
-    if (info != UINT64_MAX && (info & 0xff) == SP_LARGE) return (size_t)(info >> 8);
+    if (info != UINT64_MAX && ((info & 0xff) == SP_LARGE || (info & 0xff) == SP_ALIGNED))
+        return (size_t)(info >> 8);
     return 0;
 }
 
@@ -859,7 +909,7 @@ static int sp_check(void *heap, char *msg, size_t msglen)
         }
         under += (s.misses - s.dropped) * (s.size + SP_HDR);
     }
-    under += atomic_load(&h->large_live) +
+    under += atomic_load(&h->large_live) + atomic_load(&h->aligned_extra) +
              SP_HDR * (atomic_load(&h->large_allocs) - atomic_load(&h->large_frees));
     if (under != atomic_load(&h->under_bytes)) {
         snprintf(msg, msglen, "syncpool: under_bytes = %llu but the blocks account for %llu",
@@ -890,6 +940,7 @@ const al_backend al_backend_syncpool = {
     .alloc = sp_alloc,
     .free = sp_free,
     .realloc = sp_realloc,
+    .alloc_aligned = sp_alloc_aligned,
     .usable_size = sp_usable_size,
     .thread_detach = sp_thread_detach,
     .collect = sp_collect,
