@@ -135,7 +135,7 @@ test: $(DEPS_STAMP)
 	@echo "== plain build"
 	$(MAKE) --no-print-directory VARIANT=rel run-tests
 	@echo "== AddressSanitizer + UBSan build"
-	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(MAKE) --no-print-directory VARIANT=asan run-tests
 	@echo "== ThreadSanitizer build"
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:allocator_may_return_null=1 \
@@ -144,6 +144,7 @@ test: $(DEPS_STAMP)
 	bash tests/harness_test.sh build/alloclab
 	bash tests/plots_test.sh
 	bash tests/stats_test.sh build/alloclab
+	bash tests/latency_overhead_test.sh build/alloclab
 	@echo "make test: all passed"
 
 # ---- benchmarks and charts ----

@@ -147,6 +147,7 @@ static void print_help(void)
         "usage: alloclab [options] [param=v1,v2 ...] [workload.param=v ...] [--benchmark_* ...]\n"
         "       alloclab compare A.json B.json    ratio of medians per case, Mann-Whitney U verdict\n"
         "       alloclab merge OUT.json SHARD.json...   join the files of --shard runs\n"
+        "       alloclab --usable-sizes BACKEND   requested -> usable bytes for 1..32768\n"
         "\n"
         "Runs every case (workload x backend x parameters x threads) in a fresh child process\n"
         "and reports it through Google Benchmark (console, --benchmark_out JSON/CSV).\n"
@@ -738,6 +739,24 @@ int main(int argc, char **argv)
         self_exe = exe;
     }
     if (argc >= 2 && strcmp(argv[1], "--run-child") == 0) return run_child_entry(argc, argv);
+    if (argc == 3 && strcmp(argv[1], "--usable-sizes") == 0) {
+        /* requested size -> usable size for 1..32768 B: the size-class waste chart's data */
+        const al_backend *b = al_backend_find(argv[2]);
+        if (!b) usage_error("unknown backend \"%s\"", argv[2]);
+        if (!b->usable_size) usage_error("backend %s has no usable_size entry", argv[2]);
+        char err[256];
+        void *h = b->create(NULL, err, sizeof err);
+        if (!h) usage_error("backend %s: create() failed: %s", argv[2], err);
+        printf("requested\tusable\n");
+        for (size_t sz = 1; sz <= 32768; sz++) {
+            void *p = b->alloc(h, sz);
+            if (!p) usage_error("backend %s: alloc(%zu) failed", argv[2], sz);
+            printf("%zu\t%zu\n", sz, b->usable_size(h, p));
+            b->free(h, p, sz);
+        }
+        b->destroy(h);
+        return 0;
+    }
     if (argc >= 2 && (strcmp(argv[1], "compare") == 0 || strcmp(argv[1], "merge") == 0)) {
         /* alloclab compare A.json B.json / alloclab merge OUT.json SHARD.json...: the scripts
          * beside the build (<exe>/../scripts/), which use jq */
