@@ -82,6 +82,7 @@ GEN_HEADERS :=
 
 -include $(wildcard allocators/*/*.mk)
 -include preload/preload.mk
+-include harness/*.mk
 
 $(B)/obj/%.o: %.c $(GEN_HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -145,6 +146,7 @@ test: $(DEPS_STAMP)
 	bash tests/harness_test.sh build/alloclab
 	bash tests/plots_test.sh
 	bash tests/stats_test.sh build/alloclab
+	bash tests/latency_overhead_test.sh build/alloclab
 	@echo "make test: all passed"
 
 # ---- benchmarks and charts ----

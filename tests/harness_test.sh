@@ -73,7 +73,8 @@ else
     bad "run with broken backends: rc=$rc, $(tail -2 "$t/e")"
 fi
 
-# 4. context names what produced the results; counters are there
+# 4. context names what produced the results; counters are there (libc and bump only: the row
+#    count below must not change when a backend is added to the registry)
 "$bin" "${small[@]}" --backends=libc,bump --benchmark_repetitions=2 --benchmark_out="$t/a.json" --benchmark_out_format=json >/dev/null 2>&1
 "$bin" "${small[@]}" --backends=libc,bump --benchmark_repetitions=2 --benchmark_out="$t/b.json" --benchmark_out_format=json >/dev/null 2>&1
 missing=$(jq -r '.context as $c | ["alloclab_commit","compiler","cflags","kernel","cpu_model","started_at","backend.libc","backend.bump"] | map(select($c[.] == null or $c[.] == "")) | join(",")' "$t/a.json")
