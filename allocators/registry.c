@@ -10,6 +10,7 @@
 #define AL_BACKENDS(AL_BACKEND) \
     AL_BACKEND(libc)            \
     AL_BACKEND(bump)            \
+    AL_BACKEND(gotiered)        \
     AL_BACKEND(crashtest)       \
     AL_BACKEND(hangtest)
 
