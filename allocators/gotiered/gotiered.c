@@ -42,7 +42,9 @@
  * Free (mirror; any thread may free any block, the size hint is not needed):
  *   1. span = span_of(p) (two loads).  Large: back to the mheap.  Tiny: decrement the block's
  *      live count; only when it reaches 0 does the block itself get freed:
- *   2a. free=sweep (default): atomic OR of the object's bit into span->freed (Go section 4:
+ *   2a. free=sweep (default): if the object lies in the bitmap word the freeing thread's own
+ *      cache is allocating from, set its bit in allocCache (no atomic, reused at once). Else
+ *      atomic OR of the object's bit into span->freed (Go section 4:
  *      lock-free from any thread; reuse happens after a sweep, done by the owning cache at
  *      exhaustion or by mcentral when it hands the span out). If the span sits in mcentral's
  *      full list, it is moved to unswept (once per span).
@@ -169,9 +171,9 @@ static void *gotiered_create(const char *options, char *err, size_t errlen)
     for (unsigned spc = 0; spc < GT_NSPC; spc++) gt_central_init(&h->central[spc], spc);
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->scav_cond, NULL);
-    gt_fix_init(&h->span_fix, sizeof(gt_span));
-    gt_fix_init(&h->cache_fix, sizeof(gt_mcache));
-    gt_fix_init(&h->tiny_fix, sizeof(gt_tinyblk) * (GT_PAGE / GT_TINY_SIZE));
+    gt_fix_init(&h->span_fix, sizeof(gt_span), (size_t)1 << 30);  /* 2.7 M spans */
+    gt_fix_init(&h->cache_fix, sizeof(gt_mcache), (size_t)64 << 20);
+    gt_fix_init(&h->tiny_fix, sizeof(gt_tinyblk) * (GT_PAGE / GT_TINY_SIZE), (size_t)1 << 30);
     gt_registry_add(h);
     return h;
 }
@@ -254,6 +256,14 @@ static void gotiered_free(void *heap, void *p, size_t size)
             gt_reuse_trim(mc, spc);
         return;
     }
+    if (mc && mc->slot[spc].span == s) { /* our own cached span: straight back into allocCache */
+        size_t idx = (size_t)(((uint64_t)(q - s->base) * s->divmul) >> 32);
+        if ((idx >> 6) == s->widx) {
+            GT_POISON(q, s->elemsize);
+            mc->slot[spc].cache |= UINT64_C(1) << (idx & 63);
+            return;
+        }
+    }
     gt_bits_free(h, s, q);
 }
 
@@ -312,6 +322,8 @@ static void gotiered_collect(void *heap)
     gt_central_sweep_all(h);
     pthread_mutex_lock(&h->lock);
     gt_scavenge(h, SIZE_MAX);
+    gt_fix_trim(&h->span_fix);
+    gt_fix_trim(&h->tiny_fix);
     pthread_mutex_unlock(&h->lock);
     atomic_fetch_add_explicit(&h->num_gc, 1, memory_order_relaxed);
 }

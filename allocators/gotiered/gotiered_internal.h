@@ -174,17 +174,19 @@ int gt_pages_check(const gt_arena *a, char *msg, size_t len);
 /* ---- fixalloc (fixalloc.c): fixed-size metadata, 16 KiB chunks, under the heap lock ---- */
 typedef struct gt_fix {
     size_t size;
+    size_t cap;     /* bytes reserved for the region */
     void *free;     /* intrusive free list */
-    char *cur;      /* carve pointer in the newest chunk */
-    size_t left;
-    void *chunks;   /* chunk list (link in the first word) */
-    size_t sys;     /* bytes mapped */
+    char *region;   /* reserved on first use */
+    char *cur;      /* carve pointer */
+    char *limit;    /* end of the chunks carved so far */
+    size_t sys;     /* bytes of chunks in use */
     size_t inuse;   /* objects handed out */
 } gt_fix;
-void gt_fix_init(gt_fix *f, size_t size);
-void *gt_fix_alloc(gt_fix *f);  /* NULL when mmap fails */
+void gt_fix_init(gt_fix *f, size_t size, size_t cap);
+void *gt_fix_alloc(gt_fix *f);  /* NULL when the region is full or cannot be reserved */
 void gt_fix_free(gt_fix *f, void *p);
-void gt_fix_destroy(gt_fix *f); /* unmaps every chunk */
+void gt_fix_trim(gt_fix *f);    /* madvise everything away when nothing is in use */
+void gt_fix_destroy(gt_fix *f); /* unmaps the region */
 
 /* ---- mcentral (mcentral.c) ---- */
 typedef struct gt_central {
