@@ -181,7 +181,8 @@ static void *bump_realloc(void *heap, void *p, size_t old_size, size_t new_size)
     }
     void *q = bump_alloc(h, new_size);
     if (!q) return NULL;
-    memcpy(q, p, old_size < new_size ? old_size : new_size);
+    /* memmove: with an unknown old size the copied range may run into q itself */
+    memmove(q, p, old_size < new_size ? old_size : new_size);
     return q;
 }
 

@@ -12,7 +12,8 @@
     AL_BACKEND(bump)            \
     AL_BACKEND(gotiered)        \
     AL_BACKEND(crashtest)       \
-    AL_BACKEND(hangtest)
+    AL_BACKEND(hangtest)        \
+    AL_BACKEND(corrupttest)
 
 #define AL_DECLARE(n) extern const al_backend al_backend_##n;
 AL_BACKENDS(AL_DECLARE)

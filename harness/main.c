@@ -1,0 +1,754 @@
+/* main.c - the alloclab program: options, the case list, and the Google Benchmark run.
+ *
+ * Architecture (data flow in shared/specs/design.md):
+ *   1. parse and validate the whole command line first: any mistake prints one line and exits
+ *      with status 2 before a result file is opened, so no file is written or truncated;
+ *   2. build the case list: for each selected workload, the cartesian product of its sweep
+ *      (its bench_matrix, with command-line params replacing swept values) x thread counts (for
+ *      multi-threaded workloads) x selected backends, in that order so that backends of one
+ *      configuration run next to each other;
+ *   3. probe each selected backend once in a child (its version, or why it cannot be created)
+ *      and put that, with the machine, compiler and commit, in the results context;
+ *   4. register every case with Google Benchmark (gbshim.cc): one repetition = one fresh
+ *      child process (runner.c) that times only the workload's measured region;
+ *   5. the result file named by --benchmark_out is written to "<name>.tmp.<pid>" and renamed
+ *      into place only when the run completes, so an interrupted run never leaves a
+ *      half-written file under the real name, and earlier results are never touched.
+ * Each case's counters: ns per operation, operations per second, peak RSS, RSS growth, peak
+ * live bytes and their ratio, page faults, and the backend's own stats when it has them.
+ * A crash, a time-out or a failed verification becomes that case's error row; the run goes on.
+ */
+#include "allocator.h"
+#include "clock.h"
+#include "gbshim.h"
+#include "runner.h"
+#include "workload.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef ALLOCLAB_COMMIT
+#define ALLOCLAB_COMMIT "unknown"
+#endif
+#ifndef ALLOCLAB_CFLAGS
+#define ALLOCLAB_CFLAGS "unknown"
+#endif
+
+#define MAX_CASES 20000
+#define MAX_SWEEP 32
+#define MAX_OVERRIDES 64
+
+/* ---- errors: one line, exit 2 ---- */
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("alloclab: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see alloclab --help)\n", stderr);
+    va_end(ap);
+    exit(2);
+}
+
+/* ---- numbers ---- */
+
+/* Parse a whole non-negative integer with an optional k/m/g (x1024) suffix when bytes.
+ * Returns 0 and *out, or -1 when s is not entirely such a number or overflows. */
+static int parse_ll(const char *s, int bytes, long long *out)
+{
+    if (!*s || !(isdigit((unsigned char)*s))) return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno) return -1;
+    unsigned long long mul = 1;
+    if (bytes && *end) {
+        switch (tolower((unsigned char)*end)) {
+        case 'k': mul = 1ull << 10; break;
+        case 'm': mul = 1ull << 20; break;
+        case 'g': mul = 1ull << 30; break;
+        default: return -1;
+        }
+        end++;
+    }
+    if (*end) return -1;
+    if (v > (unsigned long long)LLONG_MAX / mul) return -1;
+    *out = (long long)(v * mul);
+    return 0;
+}
+
+static double parse_positive_double(const char *what, const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0) || !isfinite(v))
+        usage_error("%s must be a positive number, got \"%s\"", what, s);
+    return v;
+}
+
+/* ---- options ---- */
+
+typedef struct sweep {
+    int n;
+    long long v[MAX_SWEEP];
+} sweep;
+
+typedef struct override {
+    const al_workload *w; /* NULL: every selected workload that has the parameter */
+    char param[64];
+    char values[256];
+} override;
+
+static struct options {
+    int list, bench, quick;
+    double scale, timeout;
+    uint64_t seed;
+    const al_backend *backends[64];
+    int nbackends;
+    const al_workload *workloads[64];
+    int nworkloads;
+    int threads[16];
+    int nthreads;
+    override ov[MAX_OVERRIDES];
+    int nov;
+    int repetitions;       /* --benchmark_repetitions as given, 1 when absent */
+    const char *filter;    /* --benchmark_filter */
+    const char *out;       /* --benchmark_out as given */
+    char out_tmp[4096];
+} opt;
+
+static const char *self_exe;
+
+static void print_help(void)
+{
+    printf(
+        "usage: alloclab [options] [param=v1,v2 ...] [workload.param=v ...] [--benchmark_* ...]\n"
+        "\n"
+        "Runs every case (workload x backend x parameters x threads) in a fresh child process\n"
+        "and reports it through Google Benchmark (console, --benchmark_out JSON/CSV).\n"
+        "\n"
+        "  --list                 backends and workloads, with their parameters\n"
+        "  --backends=a,b         backends to run (default: all)\n"
+        "  --workloads=a,b        workloads to run (default: all)\n"
+        "  --threads=1,2,4        thread counts for multi-threaded workloads\n"
+        "                         (default: 1,2,4,8 with --bench, else 1 and the core count)\n"
+        "  --scale=F              multiply every work count by F (default 1)\n"
+        "  --quick                --scale=0.1 and 3 repetitions (make bench QUICK=1)\n"
+        "  --bench                the make-bench defaults: 5 repetitions, aggregates on the\n"
+        "                         console, progress on stderr\n"
+        "  --timeout=S            seconds before a case's child is killed (default 300)\n"
+        "  --seed=N               workload seed (default 1)\n"
+        "  param=v1,v2            sweep a parameter of every selected workload that has it\n"
+        "  workload.param=v1,v2   sweep a parameter of one workload\n"
+        "  --benchmark_*          Google Benchmark's flags (filter, repetitions, format, out, ...)\n");
+}
+
+static void add_list_item(const char *list, int is_backend)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (is_backend) {
+            const al_backend *b = al_backend_find(tok);
+            if (!b) usage_error("unknown backend \"%s\" (alloclab --list shows them)", tok);
+            if (opt.nbackends == 64) usage_error("too many backends");
+            opt.backends[opt.nbackends++] = b;
+        } else {
+            const al_workload *w = al_workload_find(tok);
+            if (!w) usage_error("unknown workload \"%s\" (alloclab --list shows them)", tok);
+            if (opt.nworkloads == 64) usage_error("too many workloads");
+            opt.workloads[opt.nworkloads++] = w;
+        }
+    }
+    if ((is_backend ? opt.nbackends : opt.nworkloads) == 0)
+        usage_error("--%s needs at least one name", is_backend ? "backends" : "workloads");
+}
+
+static void parse_threads(const char *s)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    opt.nthreads = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long long v;
+        if (parse_ll(tok, 0, &v) || v < 1 || v > 1024)
+            usage_error("--threads takes counts from 1 to 1024, got \"%s\"", tok);
+        if (opt.nthreads == 16) usage_error("--threads: at most 16 values");
+        opt.threads[opt.nthreads++] = (int)v;
+    }
+    if (!opt.nthreads) usage_error("--threads needs at least one count");
+}
+
+/* Parse "v1,v2" for parameter pd into sw; exits 2 on a bad value. */
+static void parse_values(const al_workload *w, const al_param_def *pd, const char *values, sweep *sw)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", values);
+    sw->n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long long v = -1;
+        if (pd->choices) {
+            const char *c = pd->choices;
+            for (int idx = 0; c; idx++) {
+                const char *bar = strchr(c, '|');
+                size_t len = bar ? (size_t)(bar - c) : strlen(c);
+                if (strlen(tok) == len && strncmp(tok, c, len) == 0) {
+                    v = idx;
+                    break;
+                }
+                c = bar ? bar + 1 : NULL;
+            }
+            if (v < 0)
+                usage_error("%s.%s must be one of %s, got \"%s\"", w->name, pd->name, pd->choices,
+                            tok);
+        } else if (parse_ll(tok, pd->flags & AL_PARAM_BYTES, &v) || v < pd->min || v > pd->max) {
+            usage_error("%s.%s must be a whole number from %lld to %lld, got \"%s\"", w->name,
+                        pd->name, pd->min, pd->max, tok);
+        }
+        if (sw->n == MAX_SWEEP) usage_error("%s.%s: at most %d values", w->name, pd->name, MAX_SWEEP);
+        sw->v[sw->n++] = v;
+    }
+    if (!sw->n) usage_error("%s.%s: no value given", w->name, pd->name);
+}
+
+static int gb_flag(const char *arg, const char *name, const char **val)
+{
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) == 0 && arg[n] == '=') {
+        *val = arg + n + 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Validate the Google Benchmark flags we know the meaning of, since libbenchmark itself
+ * ignores or half-accepts malformed values. Unknown --benchmark_* flags are left to it. */
+static void check_gb_flag(const char *arg)
+{
+    const char *v;
+    long long n;
+    if (gb_flag(arg, "--benchmark_repetitions", &v)) {
+        if (parse_ll(v, 0, &n) || n < 1 || n > 100000)
+            usage_error("--benchmark_repetitions must be a whole number >= 1, got \"%s\"", v);
+        opt.repetitions = (int)n;
+    } else if (gb_flag(arg, "--benchmark_format", &v) || gb_flag(arg, "--benchmark_out_format", &v)) {
+        if (strcmp(v, "console") && strcmp(v, "json") && strcmp(v, "csv"))
+            usage_error("%.*s must be console, json or csv, got \"%s\"", (int)(v - arg - 1), arg, v);
+    } else if (gb_flag(arg, "--benchmark_filter", &v)) {
+        opt.filter = v;
+    } else if (gb_flag(arg, "--benchmark_out", &v)) {
+        if (!*v) usage_error("--benchmark_out needs a file name");
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", v);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        struct stat sb;
+        if (slash && dir[0] && (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+            usage_error("--benchmark_out: directory \"%s\" does not exist", dir);
+        opt.out = v;
+    } else if (gb_flag(arg, "--benchmark_min_time", &v)) {
+        parse_positive_double("--benchmark_min_time", v);
+    } else if (gb_flag(arg, "--benchmark_random_interleaving", &v) ||
+               gb_flag(arg, "--benchmark_enable_random_interleaving", &v) ||
+               gb_flag(arg, "--benchmark_display_aggregates_only", &v) ||
+               gb_flag(arg, "--benchmark_report_aggregates_only", &v)) {
+        if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0"))
+            usage_error("%.*s must be true or false, got \"%s\"", (int)(v - arg - 1), arg, v);
+    }
+}
+
+/* ---- the case list ---- */
+
+static al_case *cases;
+static int ncases;
+
+/* The sweep of workload w: its bench_matrix with command-line overrides applied. */
+static void build_sweeps(const al_workload *w, sweep sw[AL_WL_MAX_PARAMS], int swept[AL_WL_MAX_PARAMS])
+{
+    for (int i = 0; i < w->nparams; i++) {
+        sw[i].n = 1;
+        sw[i].v[0] = w->params[i].def;
+        swept[i] = 0;
+    }
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", w->bench_matrix ? w->bench_matrix : "");
+    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) continue;
+        *eq = 0;
+        int pi = al_workload_param(w, tok);
+        if (pi < 0) continue;
+        parse_values(w, &w->params[pi], eq + 1, &sw[pi]);
+        swept[pi] = 1;
+    }
+    for (int o = 0; o < opt.nov; o++) {
+        if (opt.ov[o].w && opt.ov[o].w != w) continue;
+        int pi = al_workload_param(w, opt.ov[o].param);
+        if (pi < 0) continue;
+        parse_values(w, &w->params[pi], opt.ov[o].values, &sw[pi]);
+        swept[pi] = 1;
+    }
+}
+
+static void param_text(const al_param_def *pd, long long v, char *out, size_t n)
+{
+    if (pd->choices) {
+        const char *c = pd->choices;
+        for (long long i = 0; i < v && c; i++) {
+            c = strchr(c, '|');
+            if (c) c++;
+        }
+        size_t len = c ? strcspn(c, "|") : 0;
+        snprintf(out, n, "%.*s", (int)len, c ? c : "?");
+    } else {
+        snprintf(out, n, "%lld", v);
+    }
+}
+
+static void add_cases(const al_workload *w)
+{
+    sweep sw[AL_WL_MAX_PARAMS];
+    int swept[AL_WL_MAX_PARAMS];
+    build_sweeps(w, sw, swept);
+    int idx[AL_WL_MAX_PARAMS] = {0};
+    int tcounts[16] = {1}, nt = 1;
+    if (w->multithreaded) {
+        nt = opt.nthreads;
+        memcpy(tcounts, opt.threads, sizeof tcounts);
+    }
+    for (;;) {
+        for (int t = 0; t < nt; t++)
+            for (int bi = 0; bi < opt.nbackends; bi++) {
+                if (ncases == MAX_CASES) usage_error("more than %d cases: narrow the sweep", MAX_CASES);
+                al_case *c = &cases[ncases++];
+                memset(c, 0, sizeof *c);
+                c->w = w;
+                c->b = opt.backends[bi];
+                c->threads = tcounts[t];
+                c->seed = opt.seed;
+                size_t len = (size_t)snprintf(c->name, sizeof c->name, "%s/%s", w->name, c->b->name);
+                for (int i = 0; i < w->nparams; i++) {
+                    long long v = sw[i].v[idx[i]];
+                    c->p[i] = v;
+                    if (swept[i]) {
+                        char txt[64];
+                        param_text(&w->params[i], v, txt, sizeof txt);
+                        len += (size_t)snprintf(c->name + len, sizeof c->name - len, "/%s:%s",
+                                                w->params[i].name, txt);
+                    }
+                    if (w->params[i].flags & AL_PARAM_SCALED) {
+                        double s = llround((double)v * opt.scale);
+                        c->p[i] = s < 1 ? 1 : (long long)s;
+                    }
+                }
+                if (w->multithreaded)
+                    snprintf(c->name + len, sizeof c->name - len, "/threads:%d", c->threads);
+            }
+        /* next combination of swept values (odometer) */
+        int i = 0;
+        for (; i < w->nparams; i++) {
+            if (++idx[i] < sw[i].n) break;
+            idx[i] = 0;
+        }
+        if (i == w->nparams) break;
+    }
+}
+
+/* ---- context: what produced these results ---- */
+
+static void read_first_line(const char *path, const char *prefix, char *out, size_t n)
+{
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char line[512];
+    size_t pl = prefix ? strlen(prefix) : 0;
+    while (fgets(line, sizeof line, f)) {
+        if (prefix && strncmp(line, prefix, pl) != 0) continue;
+        char *s = prefix ? strchr(line, ':') : line;
+        if (!s) continue;
+        if (prefix) s++;
+        while (*s == ' ' || *s == '\t') s++;
+        s[strcspn(s, "\n")] = 0;
+        snprintf(out, n, "%s", s);
+        break;
+    }
+    fclose(f);
+}
+
+static void add_context(void)
+{
+    char buf[1024];
+    struct utsname u;
+    al_gb_add_context("alloclab_commit", ALLOCLAB_COMMIT);
+    al_gb_add_context("compiler", "gcc " __VERSION__);
+    al_gb_add_context("cflags", ALLOCLAB_CFLAGS);
+    if (uname(&u) == 0) {
+        snprintf(buf, sizeof buf, "%s %s %s %s", u.sysname, u.release, u.version, u.machine);
+        al_gb_add_context("kernel", buf);
+        al_gb_add_context("hostname", u.nodename);
+    }
+    read_first_line("/proc/cpuinfo", "model name", buf, sizeof buf);
+    al_gb_add_context("cpu_model", buf[0] ? buf : "unknown");
+    snprintf(buf, sizeof buf, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+    al_gb_add_context("cpus_online", buf);
+    read_first_line("/proc/loadavg", NULL, buf, sizeof buf);
+    al_gb_add_context("loadavg_at_start", buf);
+    read_first_line("/proc/meminfo", "MemTotal", buf, sizeof buf);
+    al_gb_add_context("mem_total", buf);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    al_gb_add_context("started_at", buf);
+    snprintf(buf, sizeof buf, "%g", opt.scale);
+    al_gb_add_context("scale", buf);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)opt.seed);
+    al_gb_add_context("seed", buf);
+    snprintf(buf, sizeof buf, "%.0f", opt.timeout);
+    al_gb_add_context("timeout_s", buf);
+}
+
+/* Probe each selected backend in a child (its own LD_PRELOAD child where it needs one): the
+ * version it reports from inside, or why it cannot be created. */
+static void probe_backends(void)
+{
+    for (int i = 0; i < opt.nbackends; i++) {
+        al_case c;
+        memset(&c, 0, sizeof c);
+        c.b = opt.backends[i];
+        c.w = NULL;
+        al_child_result r;
+        char err[256], key[128], val[512];
+        snprintf(key, sizeof key, "backend.%s", c.b->name);
+        if (al_run_case(&c, 30, self_exe, &r, err, sizeof err) != 0)
+            snprintf(val, sizeof val, "unavailable: %s", err);
+        else if (r.status == AL_CHILD_CREATE_FAILED)
+            snprintf(val, sizeof val, "unavailable: %s", r.msg);
+        else
+            snprintf(val, sizeof val, "%s", r.version[0] ? r.version : "(no version entry)");
+        al_gb_add_context(key, val);
+    }
+}
+
+/* ---- running ---- */
+
+static int total_runs, runs_done, errors;
+static uint64_t run_started_ns;
+
+static void fmt_duration(double s, char *out, size_t n)
+{
+    if (s < 60) snprintf(out, n, "%.0fs", s);
+    else if (s < 3600) snprintf(out, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(out, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+}
+
+static void progress(const al_case *c)
+{
+    double el = (double)(al_now_ns() - run_started_ns) / 1e9;
+    char e[32], r[32] = "?";
+    fmt_duration(el, e, sizeof e);
+    if (runs_done > 0) fmt_duration(el / runs_done * (total_runs - runs_done), r, sizeof r);
+    fprintf(stderr, "[%d/%d] %s  (elapsed %s, remaining ~%s)\n", runs_done + 1, total_runs,
+            c->name, e, r);
+}
+
+static void run_one(al_gb_state *st, void *arg)
+{
+    const al_case *c = arg;
+    while (al_gb_keep_running(st)) {
+        if (opt.bench) progress(c);
+        al_child_result r;
+        char err[256];
+        int rc = al_run_case(c, opt.timeout, self_exe, &r, err, sizeof err);
+        runs_done++;
+        if (rc != 0) {
+            errors++;
+            al_gb_skip_with_error(st, err);
+            continue;
+        }
+        if (r.status == AL_CHILD_CREATE_FAILED) {
+            char m[300];
+            snprintf(m, sizeof m, "skipped: backend unavailable: %s", r.msg);
+            al_gb_skip_with_error(st, m);
+            continue;
+        }
+        if (r.status != AL_CHILD_OK) {
+            errors++;
+            char m[300];
+            snprintf(m, sizeof m, "failed: %s", r.msg);
+            al_gb_skip_with_error(st, m);
+            continue;
+        }
+        double secs = (double)r.elapsed_ns / 1e9;
+        al_gb_set_iteration_time(st, secs > 0 ? secs : 1e-9);
+        double ops = (double)r.ops;
+        al_gb_counter(st, "ops", ops, AL_GB_PLAIN);
+        al_gb_counter(st, "ns_per_op", ops > 0 ? (double)r.elapsed_ns / ops : 0, AL_GB_PLAIN);
+        al_gb_counter(st, "ops_per_s", secs > 0 ? ops / secs : 0, AL_GB_PLAIN);
+        al_gb_counter(st, "peak_rss", (double)r.peak_rss, AL_GB_BYTES);
+        double growth = r.peak_rss > r.rss_before ? (double)(r.peak_rss - r.rss_before) : 0;
+        al_gb_counter(st, "rss_growth", growth, AL_GB_BYTES);
+        al_gb_counter(st, "peak_live", (double)r.peak_live, AL_GB_BYTES);
+        if (r.peak_live > 0) al_gb_counter(st, "mem_ratio", growth / (double)r.peak_live, AL_GB_PLAIN);
+        al_gb_counter(st, "minflt", (double)r.minflt, AL_GB_PLAIN);
+        al_gb_counter(st, "majflt", (double)r.majflt, AL_GB_PLAIN);
+        if (r.has_stats)
+            for (int i = 0; i < AL_STAT_COUNT; i++)
+                if (r.stats.present & (UINT64_C(1) << i)) {
+                    char name[64];
+                    snprintf(name, sizeof name, "stat.%s", al_stat_name(i));
+                    al_gb_counter(st, name, (double)al_stat_value(&r.stats, i), AL_GB_PLAIN);
+                }
+    }
+}
+
+static void on_signal(int sig)
+{
+    /* async-signal-safe: write(2) only */
+    static const char a[] = "\nalloclab: interrupted; earlier result files are untouched";
+    static const char b[] = "; the partial results of this run are in ";
+    if (write(2, a, sizeof a - 1) < 0) {}
+    if (opt.out_tmp[0]) {
+        if (write(2, b, sizeof b - 1) < 0) {}
+        if (write(2, opt.out_tmp, strlen(opt.out_tmp)) < 0) {}
+    }
+    if (write(2, "\n", 1) < 0) {}
+    _exit(128 + sig);
+}
+
+/* Count the cases --benchmark_filter selects (for the progress line). Google Benchmark
+ * uses std::regex (ECMAScript); POSIX extended regex agrees on the usual filters. */
+static int count_selected(void)
+{
+    if (!opt.filter || !*opt.filter || strcmp(opt.filter, "all") == 0 || strcmp(opt.filter, ".") == 0)
+        return ncases;
+    const char *f = opt.filter;
+    int negate = f[0] == '-';
+    regex_t re;
+    if (regcomp(&re, f + negate, REG_EXTENDED | REG_NOSUB) != 0) return ncases;
+    int n = 0;
+    for (int i = 0; i < ncases; i++)
+        n += (regexec(&re, cases[i].name, 0, NULL, 0) == 0) != negate;
+    regfree(&re);
+    return n;
+}
+
+/* The `--run-child FD workload backend threads seed p...` entry of a re-executed child. */
+static int run_child_entry(int argc, char **argv)
+{
+    if (argc < 7) return 5;
+    al_case c;
+    memset(&c, 0, sizeof c);
+    int fd = atoi(argv[2]);
+    c.w = strcmp(argv[3], "-") == 0 ? NULL : al_workload_find(argv[3]);
+    c.b = al_backend_find(argv[4]);
+    if (!c.b || (strcmp(argv[3], "-") != 0 && !c.w)) return 5;
+    c.threads = atoi(argv[5]);
+    c.seed = strtoull(argv[6], NULL, 10);
+    for (int i = 0; c.w && i < c.w->nparams && 7 + i < argc; i++) c.p[i] = strtoll(argv[7 + i], NULL, 10);
+    al_child_main(&c, fd);
+}
+
+static void list_all(void)
+{
+    printf("backends:\n");
+    for (int i = 0; i < al_backend_count(); i++) {
+        const al_backend *b = al_backend_at(i);
+        printf("  %-12s %s\n", b->name, b->desc);
+    }
+    printf("\nworkloads (parameters: name=default [range] description):\n");
+    for (int i = 0; i < al_workload_count(); i++) {
+        const al_workload *w = al_workload_at(i);
+        printf("  %-12s %s%s\n", w->name, w->desc, w->multithreaded ? " [multi-threaded]" : "");
+        for (int j = 0; j < w->nparams; j++) {
+            const al_param_def *pd = &w->params[j];
+            char def[64], range[96];
+            param_text(pd, pd->def, def, sizeof def);
+            if (pd->choices) snprintf(range, sizeof range, "%s", pd->choices);
+            else snprintf(range, sizeof range, "%lld..%lld", pd->min, pd->max);
+            printf("      %s=%-10s [%s] %s%s\n", pd->name, def, range, pd->desc,
+                   pd->flags & AL_PARAM_SCALED ? " (x --scale)" : "");
+        }
+        if (w->bench_matrix && *w->bench_matrix) printf("      sweep: %s\n", w->bench_matrix);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    self_exe = "/proc/self/exe";
+    static char exe[4096];
+    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (el > 0) {
+        exe[el] = 0;
+        self_exe = exe;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--run-child") == 0) return run_child_entry(argc, argv);
+
+    opt.scale = 1;
+    opt.timeout = 300;
+    opt.seed = 1;
+    opt.repetitions = 1;
+    int scale_given = 0, threads_given = 0, reps_given = 0;
+
+    /* Pass 1: our own options (removed from argv); GB flags are validated and kept. */
+    int gargc = 1;
+    char **gargv = calloc((size_t)argc + 4, sizeof *gargv);
+    if (!gargv) return 1;
+    gargv[0] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            print_help();
+            return 0;
+        } else if (strcmp(a, "--list") == 0) {
+            opt.list = 1;
+        } else if (strcmp(a, "--bench") == 0) {
+            opt.bench = 1;
+        } else if (strcmp(a, "--quick") == 0) {
+            opt.quick = 1;
+        } else if (gb_flag(a, "--backends", &v)) {
+            add_list_item(v, 1);
+        } else if (gb_flag(a, "--workloads", &v)) {
+            add_list_item(v, 0);
+        } else if (gb_flag(a, "--threads", &v)) {
+            parse_threads(v);
+            threads_given = 1;
+        } else if (gb_flag(a, "--scale", &v)) {
+            opt.scale = parse_positive_double("--scale", v);
+            scale_given = 1;
+        } else if (gb_flag(a, "--timeout", &v)) {
+            opt.timeout = parse_positive_double("--timeout", v);
+        } else if (gb_flag(a, "--seed", &v)) {
+            long long s;
+            if (parse_ll(v, 0, &s)) usage_error("--seed must be a whole number, got \"%s\"", v);
+            opt.seed = (uint64_t)s;
+        } else if (strncmp(a, "--benchmark_", 12) == 0) {
+            check_gb_flag(a);
+            if (strncmp(a, "--benchmark_repetitions=", 24) == 0) reps_given = 1;
+            gargv[gargc++] = argv[i];
+        } else if (a[0] != '-' && strchr(a, '=')) {
+            if (opt.nov == MAX_OVERRIDES) usage_error("too many parameter settings");
+            override *o = &opt.ov[opt.nov++];
+            const char *eq = strchr(a, '='), *dot = memchr(a, '.', (size_t)(eq - a));
+            if (dot) {
+                char wn[64];
+                snprintf(wn, sizeof wn, "%.*s", (int)(dot - a), a);
+                o->w = al_workload_find(wn);
+                if (!o->w) usage_error("unknown workload \"%s\" in \"%s\"", wn, a);
+                snprintf(o->param, sizeof o->param, "%.*s", (int)(eq - dot - 1), dot + 1);
+            } else {
+                snprintf(o->param, sizeof o->param, "%.*s", (int)(eq - a), a);
+            }
+            snprintf(o->values, sizeof o->values, "%s", eq + 1);
+        } else {
+            usage_error("unknown argument \"%s\"", a);
+        }
+    }
+    if (opt.list) {
+        list_all();
+        return 0;
+    }
+    if (opt.quick && !scale_given) opt.scale = 0.1;
+    if (!opt.nbackends)
+        for (int i = 0; i < al_backend_count(); i++) opt.backends[opt.nbackends++] = al_backend_at(i);
+    if (!opt.nworkloads)
+        for (int i = 0; i < al_workload_count(); i++) opt.workloads[opt.nworkloads++] = al_workload_at(i);
+    if (!threads_given) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        if (opt.bench) {
+            int d[] = {1, 2, 4, 8};
+            memcpy(opt.threads, d, sizeof d);
+            opt.nthreads = 4;
+        } else {
+            opt.threads[0] = 1;
+            opt.nthreads = 1;
+            if (ncpu > 1) opt.threads[opt.nthreads++] = (int)ncpu;
+        }
+    }
+    /* Every parameter setting must name a parameter some selected workload has. */
+    for (int o = 0; o < opt.nov; o++) {
+        int found = 0;
+        for (int i = 0; i < opt.nworkloads && !found; i++) {
+            const al_workload *w = opt.workloads[i];
+            if (opt.ov[o].w && opt.ov[o].w != w) continue;
+            found = al_workload_param(w, opt.ov[o].param) >= 0;
+        }
+        if (!found)
+            usage_error("no selected workload has a parameter \"%s\"%s", opt.ov[o].param,
+                        opt.ov[o].w ? "" : " (alloclab --list shows them)");
+    }
+    cases = calloc(MAX_CASES, sizeof *cases);
+    if (!cases) return 1;
+    for (int i = 0; i < opt.nworkloads; i++) add_cases(opt.workloads[i]);
+
+    if (count_selected() == 0)
+        usage_error("no case matches --benchmark_filter=%s", opt.filter);
+
+    /* make-bench defaults, unless the user said otherwise */
+    static char reps_arg[64], aggr_arg[] = "--benchmark_display_aggregates_only=true";
+    if ((opt.bench || opt.quick) && !reps_given) {
+        opt.repetitions = opt.quick ? 3 : 5;
+        snprintf(reps_arg, sizeof reps_arg, "--benchmark_repetitions=%d", opt.repetitions);
+        gargv[gargc++] = reps_arg;
+    }
+    if (opt.bench) gargv[gargc++] = aggr_arg;
+    /* The result file is written under a temporary name, renamed when complete. */
+    static char out_arg[4200];
+    if (opt.out) {
+        snprintf(opt.out_tmp, sizeof opt.out_tmp, "%s.tmp.%ld", opt.out, (long)getpid());
+        for (int i = 1; i < gargc; i++)
+            if (strncmp(gargv[i], "--benchmark_out=", 16) == 0) {
+                snprintf(out_arg, sizeof out_arg, "--benchmark_out=%s", opt.out_tmp);
+                gargv[i] = out_arg;
+            }
+    }
+    gargv[gargc] = NULL;
+
+    al_gb_initialize(&gargc, gargv);
+    if (al_gb_unrecognized(gargc, gargv)) exit(2);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    add_context();
+    probe_backends();
+    for (int i = 0; i < ncases; i++) al_gb_register(cases[i].name, run_one, &cases[i]);
+    total_runs = count_selected() * opt.repetitions;
+    run_started_ns = al_now_ns();
+    size_t ran = al_gb_run();
+    al_gb_shutdown();
+
+    if (ran == 0 && opt.out) unlink(opt.out_tmp);
+    if (ran && opt.out) {
+        if (rename(opt.out_tmp, opt.out) != 0) {
+            fprintf(stderr, "alloclab: could not write %s: %s\n", opt.out, strerror(errno));
+            return 1;
+        }
+    }
+    if (ran == 0) {
+        fprintf(stderr, "alloclab: no case matches --benchmark_filter=%s\n", opt.filter ? opt.filter : "");
+        return 2;
+    }
+    if (opt.bench || errors)
+        fprintf(stderr, "alloclab: %d runs of %zu cases, %d failed\n", runs_done, ran, errors);
+    return 0;
+}

@@ -1,0 +1,229 @@
+/* runner.c - see runner.h. */
+#include "runner.h"
+
+#include "clock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct child_clock {
+    uint64_t paused_at, paused_total;
+} child_clock;
+
+static void child_pause(al_wl_ctx *ctx)
+{
+    child_clock *k = ctx->harness;
+    k->paused_at = al_now_ns();
+}
+
+static void child_resume(al_wl_ctx *ctx)
+{
+    child_clock *k = ctx->harness;
+    k->paused_total += al_now_ns() - k->paused_at;
+}
+
+/* A "Name:   123 kB" line of /proc/self/status, in bytes; 0 when absent. */
+static uint64_t status_kb(const char *name)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t n = strlen(name);
+    uint64_t v = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, name, n) == 0 && line[n] == ':') {
+            v = strtoull(line + n + 1, NULL, 10) * 1024;
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+static void write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) _exit(3);
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void al_child_main(const al_case *c, int fd)
+{
+    static al_child_result r;
+    memset(&r, 0, sizeof r);
+    r.magic = AL_RESULT_MAGIC;
+    if (c->b->version) snprintf(r.version, sizeof r.version, "%s", c->b->version());
+
+    char err[256] = "";
+    void *heap = c->b->create(NULL, err, sizeof err);
+    if (!heap) {
+        r.status = AL_CHILD_CREATE_FAILED;
+        snprintf(r.msg, sizeof r.msg, "%s", err[0] ? err : "create() failed");
+        write_all(fd, &r, sizeof r);
+        _exit(0);
+    }
+
+    if (!c->w) { /* a probe: the version and whether create() works, nothing else */
+        write_all(fd, &r, sizeof r);
+        _exit(0);
+    }
+
+    child_clock clk = {0, 0};
+    al_wl_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.b = c->b;
+    ctx.heap = heap;
+    memcpy(ctx.p, c->p, sizeof ctx.p);
+    ctx.threads = c->threads;
+    ctx.seed = c->seed;
+    ctx.pause = child_pause;
+    ctx.resume = child_resume;
+    ctx.harness = &clk;
+
+    /* Reset the peak-RSS mark to what is resident now (Linux >= 4.0), so VmHWM is this
+     * case's peak and not the parent's. */
+    int cr = open("/proc/self/clear_refs", O_WRONLY);
+    if (cr >= 0) {
+        if (write(cr, "5", 1) != 1) { /* an old kernel: the peak then includes the start */ }
+        close(cr);
+    }
+    r.rss_before = status_kb("VmRSS");
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    uint64_t t0 = al_now_ns();
+    int rc = c->w->run(&ctx);
+    uint64_t t1 = al_now_ns();
+    getrusage(RUSAGE_SELF, &ru1);
+
+    r.elapsed_ns = t1 - t0 - clk.paused_total;
+    r.ops = ctx.ops;
+    r.peak_live = ctx.peak_live;
+    r.checksum = ctx.checksum;
+    r.peak_rss = status_kb("VmHWM");
+    r.minflt = (uint64_t)(ru1.ru_minflt - ru0.ru_minflt);
+    r.majflt = (uint64_t)(ru1.ru_majflt - ru0.ru_majflt);
+    if (rc != 0) {
+        r.status = AL_CHILD_WORKLOAD_FAILED;
+        snprintf(r.msg, sizeof r.msg, "%s", ctx.err[0] ? ctx.err : "workload failed");
+    } else if (c->b->stats) {
+        r.has_stats = c->b->stats(heap, &r.stats) == 0;
+    }
+    write_all(fd, &r, sizeof r);
+    /* The heap is not destroyed: the process ends here and the kernel takes it all back;
+     * a backend whose data is corrupt could crash in destroy() after a good result. */
+    _exit(0);
+}
+
+static void fmt_case_args(const al_case *c, char args[][32], char **argv, int *argc)
+{
+    int n = *argc;
+    snprintf(args[0], 32, "%d", c->threads);
+    argv[n++] = args[0];
+    snprintf(args[1], 32, "%llu", (unsigned long long)c->seed);
+    argv[n++] = args[1];
+    for (int i = 0; c->w && i < c->w->nparams; i++) {
+        snprintf(args[2 + i], 32, "%lld", c->p[i]);
+        argv[n++] = args[2 + i];
+    }
+    argv[n] = NULL;
+    *argc = n;
+}
+
+int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_child_result *r,
+                char *err, size_t errlen)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        if (c->b->preload) {
+            /* The allocator must be in place before main(): re-execute ourselves with it
+             * preloaded; the new image rebuilds this case from its arguments. */
+            char fdarg[16], args[2 + AL_WL_MAX_PARAMS][32];
+            char *argv[8 + AL_WL_MAX_PARAMS];
+            int argc = 0;
+            int wfd = dup(fds[1]); /* without O_CLOEXEC, so it survives exec */
+            snprintf(fdarg, sizeof fdarg, "%d", wfd);
+            argv[argc++] = (char *)self_exe;
+            argv[argc++] = "--run-child";
+            argv[argc++] = fdarg;
+            argv[argc++] = c->w ? (char *)c->w->name : "-";
+            argv[argc++] = (char *)c->b->name;
+            fmt_case_args(c, args, argv, &argc);
+            setenv("LD_PRELOAD", c->b->preload, 1);
+            execv(self_exe, argv);
+            _exit(4);
+        }
+        al_child_main(c, fds[1]);
+    }
+    close(fds[1]);
+
+    memset(r, 0, sizeof *r);
+    size_t got = 0;
+    uint64_t deadline = al_now_ns() + (uint64_t)(timeout_s * 1e9);
+    int timed_out = 0;
+    while (got < sizeof *r) {
+        uint64_t now = al_now_ns();
+        if (now >= deadline) {
+            timed_out = 1;
+            break;
+        }
+        struct pollfd pfd = {fds[0], POLLIN, 0};
+        int left_ms = (int)((deadline - now) / 1000000) + 1;
+        int pr = poll(&pfd, 1, left_ms);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr == 0) continue;
+        ssize_t n = read(fds[0], (char *)r + got, sizeof *r - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    if (timed_out) kill(pid, SIGKILL);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+
+    if (timed_out) {
+        snprintf(err, errlen, "timed out after %.0f s (killed)", timeout_s);
+        return -1;
+    }
+    if (WIFSIGNALED(st) && got < sizeof *r) {
+        int sig = WTERMSIG(st);
+        snprintf(err, errlen, "crashed: SIG%s (%s)", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
+                 strsignal(sig));
+        return -1;
+    }
+    if (got < sizeof *r || r->magic != AL_RESULT_MAGIC) {
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 4)
+            snprintf(err, errlen, "could not re-execute %s with LD_PRELOAD=%s", self_exe,
+                     c->b->preload);
+        else
+            snprintf(err, errlen, "child exited with status %d before reporting",
+                     WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        return -1;
+    }
+    return 0;
+}

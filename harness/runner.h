@@ -1,0 +1,57 @@
+/* runner.h - one case in one fresh child process.
+ *
+ * A case is workload x backend x parameters x threads. run_case() forks (or, for a backend
+ * that must be LD_PRELOADed, forks and re-executes alloclab with LD_PRELOAD set), the child
+ * creates the heap, runs the workload's measured region, reads its own time, page faults and
+ * peak RSS, and writes one al_child_result down a pipe. The parent waits with a time limit and
+ * turns a crash, a time-out or a short result into an error it can report. */
+#ifndef ALLOCLAB_RUNNER_H
+#define ALLOCLAB_RUNNER_H
+
+#include "allocator.h"
+#include "workload.h"
+
+#include <stdint.h>
+
+typedef struct al_case {
+    const al_workload *w;
+    const al_backend *b;
+    long long p[AL_WL_MAX_PARAMS];
+    int threads;
+    uint64_t seed;
+    char name[512];
+} al_case;
+
+enum {
+    AL_CHILD_OK = 0,
+    AL_CHILD_WORKLOAD_FAILED = 1, /* run() returned -1: msg says why (corruption, OOM) */
+    AL_CHILD_CREATE_FAILED = 2,   /* the backend could not be created (library missing) */
+};
+
+typedef struct al_child_result {
+    uint32_t magic;        /* AL_RESULT_MAGIC: the whole struct arrived */
+    int status;            /* AL_CHILD_* */
+    char msg[256];
+    uint64_t elapsed_ns;   /* measured region, pauses excluded */
+    uint64_t ops, peak_live, checksum;
+    uint64_t rss_before;   /* bytes resident when the measured region began */
+    uint64_t peak_rss;     /* VmHWM: peak resident bytes during the case */
+    uint64_t minflt, majflt; /* page faults inside the measured region */
+    int has_stats;
+    al_stats stats;        /* the backend's own figures after the run */
+    char version[160];     /* the backend's version() as seen inside the child */
+} al_child_result;
+
+#define AL_RESULT_MAGIC 0xA110C1ABu
+
+/* Run case c in a child, waiting at most timeout_s seconds. Returns 0 and fills *r when the
+ * child reported (whatever its status); returns -1 with err set ("crashed: SIGSEGV ...",
+ * "timed out after 120 s", "exited with status 3") when it did not. */
+int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_child_result *r,
+                char *err, size_t errlen);
+
+/* The body of a child: run case c and write the result to fd. Used after fork, and by the
+ * `--run-child` entry of a re-executed (LD_PRELOAD) child. Never returns. */
+void al_child_main(const al_case *c, int fd) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# harness_test.sh ALLOCLAB - tests of the alloclab program itself: bad input, error rows,
+# result files (complete or absent, never half-written), context, compare.py.
+# Prints "N passed, N failed" last; exits non-zero on any failure.
+set -u
+bin=${1:?usage: harness_test.sh path/to/alloclab}
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+
+# tiny, fast cases
+small=(--workloads=bufchurn --scale=0.005 --benchmark_filter='size:64/mode:steady')
+
+# 1. --list names every backend and workload
+out=$("$bin" --list) && grep -q '^  libc ' <<<"$out" && grep -q '^  bump ' <<<"$out" &&
+    grep -q '^  bufchurn ' <<<"$out" && grep -q 'size=1024' <<<"$out" &&
+    ! grep -q crashtest <<<"$out" && ok "--list shows backends, workloads, parameters; hides test-only" ||
+    bad "--list"
+
+# 2. bad input: one line on stderr, exit 2, no result file written, an existing one untouched
+echo precious > "$t/keep.json"
+check_bad() {
+    local what=$1; shift
+    rm -f "$t/new.json"
+    "$bin" "$@" --benchmark_out="$t/new.json" >"$t/o" 2>"$t/e"
+    local rc=$?
+    "$bin" "$@" --benchmark_out="$t/keep.json" >/dev/null 2>&1
+    if [ $rc -eq 2 ] && [ "$(wc -l <"$t/e")" -eq 1 ] && [ ! -e "$t/new.json" ] &&
+       [ "$(cat "$t/keep.json")" = precious ] && ! ls "$t"/*.tmp.* >/dev/null 2>&1; then
+        ok "bad input exits 2 with one line, no file: $what ($(cat "$t/e"))"
+    else
+        bad "bad input: $what (rc=$rc, stderr: $(cat "$t/e"))"
+    fi
+}
+check_bad "unknown backend" --backends=nosuch
+check_bad "unknown workload" --workloads=nosuch
+check_bad "malformed number" bufchurn.size=12x
+check_bad "zero count" buffers=0
+check_bad "negative count" buffers=-5
+check_bad "unknown parameter" nosuch=3
+check_bad "bad choice" mode=sometimes
+check_bad "zero repetitions" --benchmark_repetitions=0
+check_bad "bad repetitions" --benchmark_repetitions=abc
+check_bad "negative scale" --scale=-1
+check_bad "zero timeout" --timeout=0
+check_bad "bad threads" --threads=0
+check_bad "unknown flag" --frobnicate
+check_bad "unknown benchmark flag" --benchmark_frobnicate=1
+check_bad "bad format" --benchmark_format=xml
+check_bad "filter matching nothing" --benchmark_filter=nothing-matches-this
+
+# 3. a crashing and a hanging backend become error rows; the other cases still report
+ALLOCLAB_TEST_BACKENDS=1 "$bin" "${small[@]}" --backends=libc,crashtest,hangtest,corrupttest,bump \
+    --timeout=5 bufchurn.mode=keep,steady --benchmark_filter='size:64/' \
+    --benchmark_out="$t/err.json" --benchmark_out_format=json >/dev/null 2>"$t/e"
+rc=$?
+if [ $rc -eq 0 ] && [ -s "$t/err.json" ]; then
+    msg() { jq -r --arg n "$1" '.benchmarks[] | select(.run_name | startswith($n + "/")) | .error_message // "ok"' "$t/err.json"; }
+    [[ $(msg bufchurn/crashtest/size:64/mode:keep) == *SIGSEGV* ]] && ok "crash -> error row naming SIGSEGV" ||
+        bad "crash row: $(msg bufchurn/crashtest/size:64/mode:keep)"
+    [[ $(msg bufchurn/hangtest/size:64/mode:keep) == "timed out after 5 s"* ]] && ok "hang -> time-out error row" ||
+        bad "hang row: $(msg bufchurn/hangtest/size:64/mode:keep)"
+    [[ $(msg bufchurn/corrupttest/size:64/mode:keep) == failed:*"does not hold"* ]] &&
+        ok "corrupting backend -> failed verification row" ||
+        bad "corrupt row: $(msg bufchurn/corrupttest/size:64/mode:keep)"
+    n=$(jq '[.benchmarks[] | select((.run_name | test("/(libc|bump)/")) and (.error_occurred | not) and .ns_per_op > 0)] | length' "$t/err.json")
+    [ "$n" = 4 ] && ok "libc and bump cases still report after the failures ($n rows)" ||
+        bad "healthy rows after failures: $n, want 4"
+else
+    bad "run with broken backends: rc=$rc, $(tail -2 "$t/e")"
+fi
+
+# 4. context names what produced the results; counters are there
+"$bin" "${small[@]}" --benchmark_repetitions=2 --benchmark_out="$t/a.json" --benchmark_out_format=json >/dev/null 2>&1
+"$bin" "${small[@]}" --benchmark_repetitions=2 --benchmark_out="$t/b.json" --benchmark_out_format=json >/dev/null 2>&1
+missing=$(jq -r '.context as $c | ["alloclab_commit","compiler","cflags","kernel","cpu_model","started_at","backend.libc","backend.bump"] | map(select($c[.] == null or $c[.] == "")) | join(",")' "$t/a.json")
+[ -z "$missing" ] && ok "context has commit, compiler, flags, kernel, CPU, time, backend versions" ||
+    bad "context lacks: $missing"
+jq -e '.context["backend.libc"] | test("glibc [0-9]")' "$t/a.json" >/dev/null && ok "libc version recorded" ||
+    bad "libc version: $(jq -r '.context["backend.libc"]' "$t/a.json")"
+jq -e '[.benchmarks[] | select(.run_type == "iteration")] | length == 4 and all(.ns_per_op > 0 and .peak_rss > 0 and .ops > 0 and .minflt >= 0)' \
+    "$t/a.json" >/dev/null && ok "each repetition reports ns_per_op, ops, peak_rss, minflt" || bad "counters missing"
+jq -e '[.benchmarks[] | select(.run_type == "aggregate") | .aggregate_name] | (index("median") != null and index("cv") != null and index("min") != null and index("max") != null)' \
+    "$t/a.json" >/dev/null && ok "median, min, max and cv aggregates" || bad "aggregates missing"
+
+# 5. compare.py (Debian's libbenchmark-tools) accepts two of our result files
+if out=$(/usr/bin/python3 /usr/share/benchmark/compare.py benchmarks "$t/a.json" "$t/b.json" 2>&1) &&
+   grep -q 'bufchurn/libc/size:64/mode:steady' <<<"$out"; then
+    ok "compare.py benchmarks A.json B.json"
+else
+    bad "compare.py: $(tail -3 <<<"$out")"
+fi
+
+# 6. an interrupted run leaves earlier results intact and says where the partial ones are
+echo precious > "$t/int.json"
+ALLOCLAB_TEST_BACKENDS=1 "$bin" --workloads=bufchurn --backends=hangtest --timeout=30 \
+    --benchmark_out="$t/int.json" >/dev/null 2>"$t/e" &
+pid=$!
+sleep 2
+kill -INT $pid
+wait $pid
+rc=$?
+if [ $rc -ne 0 ] && [ "$(cat "$t/int.json")" = precious ] && grep -q "partial results of this run are in $t/int.json.tmp." "$t/e"; then
+    ok "interrupted run: earlier file intact, partial results named"
+else
+    bad "interrupted run: rc=$rc, file=$(cat "$t/int.json"), $(cat "$t/e" | tail -1)"
+fi
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
