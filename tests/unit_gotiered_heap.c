@@ -439,6 +439,9 @@ Test(gotiered_scavenger, background_thread_returns_free_pages)
 
 Test(gotiered_scavenger, collect_after_free_all_restores_rss)
 {
+#ifdef __SANITIZE_THREAD__
+    cr_skip_test("ThreadSanitizer's shadow memory (several times the heap) dominates RSS");
+#endif
     void *h = mk("scavenger=off");
     size_t n = 40000;
     void **v = malloc(n * sizeof *v);

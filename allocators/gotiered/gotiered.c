@@ -494,9 +494,17 @@ static int gotiered_check(void *heap, char *msg, size_t msglen)
                          (void *)mc, spc, (void *)s);
                 goto out;
             }
-            if (s->widx < s->nwords && (sl->cache & ~(~s->alloc_bits[s->widx] &
-                                                      gt_word_mask(s, s->widx)))) {
-                snprintf(msg, msglen, "cache %p slot %u: allocCache offers an allocated object",
+            /* allocCache holds objects free at load time plus objects this thread freed
+             * back into it since: within the word, and none of them pending in `freed` */
+            if (s->widx < s->nwords &&
+                ((sl->cache & ~gt_word_mask(s, s->widx)) ||
+                 (sl->cache & atomic_load(&s->freed[s->widx])))) {
+                snprintf(msg, msglen, "cache %p slot %u: allocCache offers an object outside "
+                         "the word or one with a pending free", (void *)mc, spc);
+                goto out;
+            }
+            if (s->widx >= s->nwords && sl->cache) {
+                snprintf(msg, msglen, "cache %p slot %u: allocCache set past the span",
                          (void *)mc, spc);
                 goto out;
             }
