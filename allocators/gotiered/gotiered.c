@@ -40,8 +40,10 @@
  *   Large (> 32 KiB): a span of whole pages from step 7; larger than an arena: an arena of its
  *   own (unmapped on free).
  * Free (mirror; any thread may free any block, the size hint is not needed):
- *   1. span = span_of(p) (two loads).  Large: back to the mheap.  Tiny: decrement the block's
- *      live count; only when it reaches 0 does the block itself get freed:
+ *   1. span = span_of(p) (two loads).  Large: back to the mheap.  Tiny: a sub-object of the
+ *      thread's own current block is counted locally (no atomic; when all its sub-objects are
+ *      freed the block is rewound and reused from offset 0); otherwise decrement the block's
+ *      live count atomically; only when it reaches 0 does the block itself get freed:
  *   2a. free=sweep (default): if the object lies in the bitmap word the freeing thread's own
  *      cache is allocating from, set its bit in allocCache (no atomic, reused at once). Else
  *      atomic OR of the object's bit into span->freed (Go section 4:
@@ -63,7 +65,8 @@
  *   page p of a normal arena: spans[p] != NULL <=> alloc bit of p set (header excluded)
  *                             and spans[p] == s => s.base <= p < s.base + s.npages
  *   free pages == pages_total - pages_inuse == sum of arena free_pages;  scav <= ~alloc
- *   tiny block: cnt == live sub-objects (+ GT_TINY_PIN - handed out, while a cache pins it)
+ *   tiny block: cnt == live sub-objects; while a cache pins it as current,
+ *               cnt == GT_TINY_PIN - frees by other threads (its own frees are counted locally)
  *   HeapObjects == Mallocs - Frees;  Alloc == TotalAlloc - freed bytes.
  *
  * Options (create() string "key=value,..." over environment ALLOCLAB_GOTIERED_<KEY>):
@@ -193,43 +196,45 @@ static void gotiered_destroy(void *heap)
 
 /* ---- alloc / free ---- */
 
+/* Slow entry: no cache yet for this thread, or a large size. NULL when out of memory. */
+static GT_NOINLINE void *alloc_slow(gt_heap *h, size_t size)
+{
+    if (size > GT_MAX_SMALL) return gt_large_alloc(h, size, 0);
+    gt_mcache *mc = gt_mcache_get(h);
+    if (!mc) return NULL;
+    if (size < mc->tiny_lim) return gt_tiny_alloc(mc, size);
+    return gt_mcache_alloc_counted(mc, size <= 1016 ? gt_alloc_class8[(size + 7) >> 3]
+                                                    : gt_size_to_class128[(size - 1024 + 127) >> 7]);
+}
+
 static void *gotiered_alloc(void *heap, size_t size)
 {
     gt_heap *h = heap;
-    gt_mcache *mc = gt_mcache_get(h);
-    if (gt_unlikely(!mc)) return NULL;
-    unsigned spc;
-    if (size <= 1016) {
-        if (size < mc->tiny_lim) return gt_tiny_alloc(mc, size);
-        spc = gt_alloc_class8[(size + 7) >> 3];
-    } else if (size <= GT_MAX_SMALL) {
-        spc = gt_size_to_class128[(size - 1024 + 127) >> 7];
-    } else {
-        return gt_large_alloc(h, size, 0);
+    if (gt_likely(gt_tls.heap == h && gt_tls.gen == h->gen)) {
+        gt_mcache *mc = gt_tls.mc;
+        unsigned spc;
+        if (gt_likely(size <= 1016)) {
+            if (size < mc->tiny_lim) return gt_tiny_alloc(mc, size);
+            spc = gt_alloc_class8[(size + 7) >> 3];
+        } else if (size <= GT_MAX_SMALL) {
+            spc = gt_size_to_class128[(size - 1024 + 127) >> 7];
+        } else {
+            return gt_large_alloc(h, size, 0);
+        }
+        return gt_mcache_alloc_counted(mc, spc);
     }
-    void *p = gt_mcache_alloc(mc, spc);
-    if (gt_likely(p != NULL)) {
-        GT_STAT_INC(mc->nmalloc, 1);
-        GT_STAT_INC(mc->bytes_alloc, gt_class_size[spc]);
-    }
-    return p;
+    return alloc_slow(h, size);
 }
 
-static void gotiered_free(void *heap, void *p, size_t size)
+/* Free without the fast path's preconditions: large objects, tiny sub-objects, no cache for
+ * this thread yet. Can't fail. */
+static GT_NOINLINE void free_slow(gt_heap *h, gt_span *s, uintptr_t q)
 {
-    (void)size;
-    if (!p) return;
-    gt_heap *h = heap;
-#ifdef GOTIERED_DEBUG
-    gt_debug_on_free(h, p, size);
-#endif
-    gt_span *s = gt_span_of(p);
     unsigned spc = s->spc;
-    if (gt_unlikely(spc == 0)) {
+    if (spc == 0) {
         gt_large_free(h, s);
         return;
     }
-    uintptr_t q = (uintptr_t)p;
 #if GOTIERED_STATS
     gt_mcache *mc = gt_mcache_get(h);
 #else
@@ -239,32 +244,51 @@ static void gotiered_free(void *heap, void *p, size_t size)
         if (mc) GT_STAT_INC(mc->nfree, 1);
         q &= ~(uintptr_t)(GT_TINY_SIZE - 1);
         if (!gt_tiny_put(s, q)) return;
+#ifdef GOTIERED_DEBUG
+        gt_debug_clear_live(s, q);
+#endif
         if (mc) GT_STAT_INC(mc->bytes_freed, GT_TINY_SIZE);
     } else if (mc) {
         GT_STAT_INC(mc->nfree, 1);
         GT_STAT_INC(mc->bytes_freed, s->elemsize);
     }
+    if (mc) gt_mcache_free_block(mc, h, s, spc, q);
+    else gt_bits_free(h, s, q);
+}
+
+static void gotiered_free(void *heap, void *p, size_t size)
+{
+    (void)size;
+    gt_heap *h = heap;
+    if (gt_unlikely(!p)) return;
 #ifdef GOTIERED_DEBUG
-    if (spc == GT_TINY_SPC) gt_debug_clear_live(s, q);
+    gt_debug_on_free(h, p, size);
 #endif
-    if (h->free_reuse && mc) {
-        gt_slot *sl = &mc->slot[spc];
-        *(void **)q = sl->reuse;
-        GT_POISON(q, s->elemsize);
-        sl->reuse = (void *)q;
-        if (gt_unlikely(++sl->nreuse > 32 && (size_t)sl->nreuse * s->elemsize > (64u << 10)))
-            gt_reuse_trim(mc, spc);
-        return;
-    }
-    if (mc && mc->slot[spc].span == s) { /* our own cached span: straight back into allocCache */
-        size_t idx = (size_t)(((uint64_t)(q - s->base) * s->divmul) >> 32);
-        if ((idx >> 6) == s->widx) {
-            GT_POISON(q, s->elemsize);
-            mc->slot[spc].cache |= UINT64_C(1) << (idx & 63);
+    gt_span *s = gt_span_of(p);
+    unsigned spc = s->spc;
+    if (gt_likely(gt_tls.heap == h && gt_tls.gen == h->gen)) {
+        gt_mcache *mc = gt_tls.mc;
+        if (gt_likely(spc - 1u < GT_NCLASS - 1u)) {
+            GT_STAT_INC(mc->nfree, 1);
+            GT_STAT_INC(mc->bytes_freed, s->elemsize);
+            gt_mcache_free_block(mc, h, s, spc, (uintptr_t)p);
             return;
         }
+#ifndef GOTIERED_DEBUG
+        if (spc == GT_TINY_SPC) {
+            uintptr_t b = (uintptr_t)p & ~(uintptr_t)(GT_TINY_SIZE - 1);
+            GT_STAT_INC(mc->nfree, 1);
+            if (b == mc->tiny_blk) {
+                gt_tiny_free_local(mc);
+            } else if (gt_tiny_put(s, b)) {
+                GT_STAT_INC(mc->bytes_freed, GT_TINY_SIZE);
+                gt_mcache_free_block(mc, h, s, spc, b);
+            }
+            return;
+        }
+#endif
     }
-    gt_bits_free(h, s, q);
+    free_slow(h, s, (uintptr_t)p);
 }
 
 static size_t gotiered_usable_size(void *heap, const void *p)
@@ -301,13 +325,7 @@ static void *gotiered_alloc_aligned(void *heap, size_t align, size_t size)
         unsigned c = gt_size_class(size);
         while (gt_class_size[c] % align) c++;
         gt_mcache *mc = gt_mcache_get(h);
-        if (!mc) return NULL;
-        void *p = gt_mcache_alloc(mc, c);
-        if (p) {
-            GT_STAT_INC(mc->nmalloc, 1);
-            GT_STAT_INC(mc->bytes_alloc, gt_class_size[c]);
-        }
-        return p;
+        return mc ? gt_mcache_alloc_counted(mc, c) : NULL;
     }
     return gt_large_alloc(h, size, align);
 }

@@ -205,14 +205,17 @@ typedef struct gt_slot {
     uint32_t elemsize;
     uint32_t nreuse;
     gt_span *span;     /* never NULL: &gt_empty_span when there is none */
+    uint32_t reuse_cap;/* nreuse beyond this: half the list goes back (64 KiB, >= 32 objects) */
 } gt_slot;
 
 typedef struct gt_mcache {
     gt_slot slot[GT_NSPC];
     size_t tiny_lim;       /* 16 with the tiny allocator on, else 0 */
+    int free_reuse;        /* copy of the heap's free strategy */
     uintptr_t tiny_blk;    /* current tiny block */
     unsigned tiny_off;     /* bytes used in it (16 when there is none) */
     unsigned tiny_n;       /* sub-objects handed out from it */
+    unsigned tiny_local;   /* of those, freed by this thread (not yet in cnt) */
     gt_tinyblk *tiny_rec;
     struct gt_heap *heap;
     struct gt_mcache *next, *prev; /* heap's list of caches */
@@ -273,7 +276,8 @@ typedef struct gt_tls_fast {
 } gt_tls_fast;
 extern __thread gt_tls_fast gt_tls __attribute__((tls_model("initial-exec")));
 gt_mcache *gt_mcache_get_slow(gt_heap *h);  /* NULL: out of memory */
-void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc); /* NULL: out of memory */
+/* Refill and allocate; counted in the stats when `counted`. NULL: out of memory. */
+void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc, int counted);
 void gt_mcache_flush(gt_mcache *mc);        /* give every span and list back; keep mc */
 void gt_mcache_detach(gt_heap *h);          /* release the calling thread's cache of h */
 void gt_reuse_trim(gt_mcache *mc, unsigned spc);
@@ -308,7 +312,8 @@ void gt_debug_on_free(gt_heap *h, const void *p, size_t hint);
 void gt_debug_clear_live(gt_span *s, uintptr_t p);
 #endif
 
-/* Fast path: one object of span class spc (1..68) from mc. NULL only when out of memory. */
+/* Fast path: one object of span class spc (0..68; 0 = size 0) from mc, not counted in the
+ * stats (tiny blocks). NULL only when out of memory. */
 static inline void *gt_mcache_alloc(gt_mcache *mc, unsigned spc)
 {
     gt_slot *sl = &mc->slot[spc];
@@ -319,7 +324,7 @@ static inline void *gt_mcache_alloc(gt_mcache *mc, unsigned spc)
         sl->nreuse--;
     } else {
         uint64_t c = sl->cache;
-        if (gt_unlikely(!c)) return gt_mcache_alloc_slow(mc, spc);
+        if (gt_unlikely(!c)) return gt_mcache_alloc_slow(mc, spc, 0);
         sl->cache = c & (c - 1);
         p = (void *)(sl->wbase + (uintptr_t)__builtin_ctzll(c) * sl->elemsize);
         GT_UNPOISON(p, sl->elemsize);
@@ -330,13 +335,83 @@ static inline void *gt_mcache_alloc(gt_mcache *mc, unsigned spc)
     return p;
 }
 
+/* The same, counted as one malloc of the class size (the slow path counts its own). */
+static inline void *gt_mcache_alloc_counted(gt_mcache *mc, unsigned spc)
+{
+    gt_slot *sl = &mc->slot[spc];
+    void *p = sl->reuse;
+    if (p) {
+        GT_UNPOISON(p, sl->elemsize);
+        sl->reuse = *(void **)p;
+        sl->nreuse--;
+    } else {
+        uint64_t c = sl->cache;
+        if (gt_unlikely(!c)) return gt_mcache_alloc_slow(mc, spc, 1);
+        sl->cache = c & (c - 1);
+        p = (void *)(sl->wbase + (uintptr_t)__builtin_ctzll(c) * sl->elemsize);
+        GT_UNPOISON(p, sl->elemsize);
+    }
+    GT_STAT_INC(mc->nmalloc, 1);
+    GT_STAT_INC(mc->bytes_alloc, sl->elemsize);
+#ifdef GOTIERED_DEBUG
+    gt_debug_on_alloc(gt_span_of(p), (uintptr_t)p);
+#endif
+    return p;
+}
+
+/* Free block q (an object of small span s, class spc; a whole block for tiny) through the
+ * calling thread's cache mc: push on the reuse list (free=reuse), or set its bit back in
+ * allocCache when it lies in the word the cache allocates from, else the freed bitmap.
+ * Can't fail. */
+static inline void gt_mcache_free_block(gt_mcache *mc, gt_heap *h, gt_span *s, unsigned spc,
+                                        uintptr_t q)
+{
+    gt_slot *sl = &mc->slot[spc];
+    if (mc->free_reuse) {
+        *(void **)q = sl->reuse;
+        GT_POISON(q, s->elemsize);
+        sl->reuse = (void *)q;
+        if (gt_unlikely(++sl->nreuse > sl->reuse_cap)) gt_reuse_trim(mc, spc);
+        return;
+    }
+    if (sl->span == s) {
+        size_t idx = (size_t)(((uint64_t)(q - s->base) * s->divmul) >> 32);
+        if ((idx >> 6) == s->widx) {
+            GT_POISON(q, s->elemsize);
+            sl->cache |= UINT64_C(1) << (idx & 63);
+            return;
+        }
+    }
+    gt_bits_free(h, s, q);
+}
+
 /* tiny.c */
 void *gt_tiny_alloc_slow(gt_mcache *mc, size_t size); /* NULL: out of memory */
-/* Drop one live sub-object of the block holding p; returns 1 when the block died (the caller
- * frees the block), else 0. */
-int gt_tiny_put(gt_span *s, uintptr_t p);
+/* Drop one live sub-object of block b (16-aligned) of tiny span s; returns 1 when the block
+ * died (the caller frees the block), else 0. */
+static inline int gt_tiny_put(gt_span *s, uintptr_t b)
+{
+    gt_tinyblk *r = &s->tiny[(b - s->base) >> 4];
+    uint8_t old = atomic_fetch_sub_explicit(&r->cnt, 1, memory_order_acq_rel);
+#ifdef GOTIERED_DEBUG
+    if (old == 0 || old > GT_TINY_PIN) gt_debug_fail("double free (tiny block count)", (void *)b);
+#endif
+    return old == 1;
+}
 void gt_tiny_release(gt_mcache *mc);       /* drop the cache's pin on its current block */
 size_t gt_tiny_usable(const gt_span *s, uintptr_t p);
+
+/* Free of a sub-object of the calling thread's own current tiny block: counted locally; when
+ * every sub-object handed out is freed (no other thread can hold one), rewind the block. */
+static inline void gt_tiny_free_local(gt_mcache *mc)
+{
+    if (++mc->tiny_local == mc->tiny_n) {
+        mc->tiny_off = 0;
+        mc->tiny_n = 0;
+        mc->tiny_local = 0;
+        atomic_store_explicit(&mc->tiny_rec->ends, 0, memory_order_relaxed);
+    }
+}
 
 /* Tiny path: size < 16, sub-object aligned to the largest power of two <= size. */
 static inline void *gt_tiny_alloc(gt_mcache *mc, size_t size)

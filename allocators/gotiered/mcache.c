@@ -71,6 +71,7 @@ static void slot_reset(gt_slot *sl, unsigned spc)
     sl->nreuse = 0;
     sl->span = &gt_empty_span;
     sl->elemsize = spc == GT_TINY_SPC ? GT_TINY_SIZE : spc < GT_NCLASS ? gt_class_size[spc] : 0;
+    sl->reuse_cap = sl->elemsize && (64u << 10) / sl->elemsize > 32 ? (64u << 10) / sl->elemsize : 32;
 }
 
 /* Record in alloc_bits what the cache handed out of its span. Can't fail. */
@@ -108,11 +109,22 @@ static int load_span(gt_slot *sl, gt_span *s)
 
 void gt_free_to_span(gt_heap *h, gt_span *s, uintptr_t p) { gt_bits_free(h, s, p); }
 
+static void *refill(gt_mcache *mc, unsigned spc);
+
 /* Slow path of gt_mcache_alloc: next bitmap word, own sweep, or a span from mcentral.
  * NULL when out of memory. */
-GT_NOINLINE void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc)
+GT_NOINLINE void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc, int counted)
 {
-    if (spc == 0) return gt_mcache_alloc(mc, 1); /* size 0: the smallest class */
+    void *p = refill(mc, spc ? spc : 1); /* size 0: the smallest class */
+    if (p && counted) {
+        GT_STAT_INC(mc->nmalloc, 1);
+        GT_STAT_INC(mc->bytes_alloc, mc->slot[spc ? spc : 1].elemsize);
+    }
+    return p;
+}
+
+static void *refill(gt_mcache *mc, unsigned spc)
+{
     gt_heap *h = mc->heap;
     gt_slot *sl = &mc->slot[spc];
     gt_span *s = sl->span;
@@ -191,9 +203,11 @@ static gt_mcache *mcache_new(gt_heap *h)
     if (mc) {
         for (unsigned spc = 0; spc < GT_NSPC; spc++) slot_reset(&mc->slot[spc], spc);
         mc->tiny_lim = h->tiny_lim;
+        mc->free_reuse = h->free_reuse;
         mc->tiny_blk = 0;
         mc->tiny_off = GT_TINY_SIZE;
         mc->tiny_n = 0;
+        mc->tiny_local = 0;
         mc->tiny_rec = NULL;
         mc->heap = h;
         atomic_init(&mc->nmalloc, 0);

@@ -12,7 +12,10 @@
  * the cache counts its handouts locally (tiny_n), frees decrement cnt atomically, and leaving
  * the block subtracts GT_TINY_PIN - tiny_n. So while pinned cnt = 64 - frees > 0, and afterwards
  * cnt = live sub-objects; the one who brings it to 0 frees the block.
- *   cnt == GT_TINY_PIN - frees (pinned)  |  cnt == handed out - frees (unpinned).
+ * Frees of the current block by its own cache's thread are counted locally (tiny_local) and
+ * subtracted with the pin; when tiny_local == tiny_n every sub-object is dead and the block is
+ * rewound to offset 0 in place (Go cannot do this: it has no free).
+ *   pinned: cnt == GT_TINY_PIN - remote frees;  leaving subtracts GT_TINY_PIN - tiny_n + tiny_local.
  * `ends` marks where each sub-object ends, so usable_size knows a sub-object's size.
  */
 #include "gotiered_internal.h"
@@ -22,7 +25,7 @@
 void gt_tiny_release(gt_mcache *mc)
 {
     if (mc->tiny_blk) {
-        uint8_t drop = (uint8_t)(GT_TINY_PIN - mc->tiny_n);
+        uint8_t drop = (uint8_t)(GT_TINY_PIN - mc->tiny_n + mc->tiny_local);
         uint8_t old = atomic_fetch_sub_explicit(&mc->tiny_rec->cnt, drop, memory_order_acq_rel);
         if (old == drop) {
 #ifdef GOTIERED_DEBUG
@@ -35,6 +38,7 @@ void gt_tiny_release(gt_mcache *mc)
     mc->tiny_blk = 0;
     mc->tiny_off = GT_TINY_SIZE;
     mc->tiny_n = 0;
+    mc->tiny_local = 0;
     mc->tiny_rec = NULL;
 }
 
@@ -54,22 +58,12 @@ GT_NOINLINE void *gt_tiny_alloc_slow(gt_mcache *mc, size_t size)
         mc->tiny_blk = (uintptr_t)b;
         mc->tiny_off = (unsigned)size;
         mc->tiny_n = 1;
+        mc->tiny_local = 0;
         mc->tiny_rec = r;
     } else {
         atomic_store_explicit(&r->cnt, 1, memory_order_release);
     }
     return b;
-}
-
-/* Returns 1 when the block holding p has no live sub-object left. Can't fail. */
-int gt_tiny_put(gt_span *s, uintptr_t p)
-{
-    gt_tinyblk *r = &s->tiny[(p - s->base) >> 4];
-    uint8_t old = atomic_fetch_sub_explicit(&r->cnt, 1, memory_order_acq_rel);
-#ifdef GOTIERED_DEBUG
-    if (old == 0 || old > GT_TINY_PIN) gt_debug_fail("double free (tiny block count)", (void *)p);
-#endif
-    return old == 1;
 }
 
 /* Bytes usable at sub-object p: up to the end its own allocation marked. Can't fail. */
