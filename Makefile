@@ -70,8 +70,9 @@ deps: $(DEPS_STAMP)
 ALLOC_SRCS := $(wildcard allocators/*.c allocators/*/*.c)
 ALLOC_SRCS := $(filter-out $(wildcard allocators/*/gen_*.c),$(ALLOC_SRCS))
 WL_SRCS    := $(wildcard workloads/*.c)
-LIB_SRCS   := $(ALLOC_SRCS) $(WL_SRCS) harness/clock.c
-HARNESS_C  := $(filter-out harness/clock.c,$(wildcard harness/*.c))
+HARNESS_LIB := harness/clock.c harness/stats.c harness/latency.c
+LIB_SRCS   := $(ALLOC_SRCS) $(WL_SRCS) $(HARNESS_LIB)
+HARNESS_C  := $(filter-out $(HARNESS_LIB),$(wildcard harness/*.c))
 HARNESS_CC := $(wildcard harness/*.cc)
 UNIT_SRCS  := $(wildcard tests/unit_*.c)
 
@@ -134,7 +135,7 @@ test: $(DEPS_STAMP)
 	@echo "== plain build"
 	$(MAKE) --no-print-directory VARIANT=rel run-tests
 	@echo "== AddressSanitizer + UBSan build"
-	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(MAKE) --no-print-directory VARIANT=asan run-tests
 	@echo "== ThreadSanitizer build"
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:allocator_may_return_null=1 \
@@ -142,6 +143,8 @@ test: $(DEPS_STAMP)
 	@echo "== harness and plot tests"
 	bash tests/harness_test.sh build/alloclab
 	bash tests/plots_test.sh
+	bash tests/stats_test.sh build/alloclab
+	bash tests/latency_overhead_test.sh build/alloclab
 	@echo "make test: all passed"
 
 # ---- benchmarks and charts ----
@@ -162,7 +165,16 @@ RESULTS ?= results/latest.json
 plots: $(DEPS_STAMP)
 	bash plots/plot.sh $(RESULTS) plots/out
 
+# A/B: make compare A=results/x.json B=results/y.json
+compare:
+	@bash scripts/compare.sh $(A) $(B)
+
+# Shards: make merge OUT=results/all.json SHARDS="results/s1.json results/s2.json"
+merge:
+	@bash scripts/merge.sh $(OUT) $(SHARDS)
+
 clean:
 	rm -rf build plots/out
 
-.PHONY: all deps test tests-build run-tests bench plots clean
+.PHONY: all deps test tests-build run-tests bench plots compare merge clean
+.SECONDARY:

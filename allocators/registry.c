@@ -11,6 +11,7 @@
     AL_BACKEND(libc)            \
     AL_BACKEND(bump)            \
     AL_BACKEND(gotiered)        \
+    AL_BACKEND(syncpool)        \
     AL_BACKEND(crashtest)       \
     AL_BACKEND(hangtest)        \
     AL_BACKEND(corrupttest)

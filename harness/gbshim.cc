@@ -4,11 +4,10 @@
 // Google Benchmark 1.7 has mean/median/stddev aggregates; min, max and the coefficient of
 // variation (cv) are added here with ComputeStatistics.
 #include "gbshim.h"
+#include "stats.h"
 
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -18,27 +17,9 @@ struct al_gb_state {
 
 namespace {
 
-double stat_min(const std::vector<double> &v)
-{
-    return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end());
-}
-
-double stat_max(const std::vector<double> &v)
-{
-    return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());
-}
-
-double stat_cv(const std::vector<double> &v)
-{
-    if (v.size() < 2) return 0.0;
-    double mean = 0;
-    for (double x : v) mean += x;
-    mean /= double(v.size());
-    if (mean == 0) return 0.0;
-    double ss = 0;
-    for (double x : v) ss += (x - mean) * (x - mean);
-    return std::sqrt(ss / double(v.size() - 1)) / mean;
-}
+double stat_min(const std::vector<double> &v) { return al_stats_min(v.data(), v.size()); }
+double stat_max(const std::vector<double> &v) { return al_stats_max(v.data(), v.size()); }
+double stat_cv(const std::vector<double> &v) { return al_stats_cv(v.data(), v.size()); }
 
 }  // namespace
 

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "gbshim.h"
 #include "runner.h"
+#include "stats.h"
 #include "workload.h"
 
 #include <ctype.h>
@@ -126,10 +127,16 @@ static struct options {
     int nthreads;
     override ov[MAX_OVERRIDES];
     int nov;
+    int warmup;            /* run each case once, unmeasured, before its repetitions */
+    uint32_t latency_period; /* the warm-up run samples 1 in N operations' latency (0: off) */
+    int pin_cpu;           /* -1: children are not pinned */
+    double rss_interval_ms;
+    int shard_i, shard_n;  /* run only cases with index % shard_n == shard_i - 1 */
     int repetitions;       /* --benchmark_repetitions as given, 1 when absent */
     const char *filter;    /* --benchmark_filter */
     const char *out;       /* --benchmark_out as given */
     char out_tmp[4096];
+    char series_out[4096], series_tmp[4200];
 } opt;
 
 static const char *self_exe;
@@ -138,6 +145,9 @@ static void print_help(void)
 {
     printf(
         "usage: alloclab [options] [param=v1,v2 ...] [workload.param=v ...] [--benchmark_* ...]\n"
+        "       alloclab compare A.json B.json    ratio of medians per case, Mann-Whitney U verdict\n"
+        "       alloclab merge OUT.json SHARD.json...   join the files of --shard runs\n"
+        "       alloclab --usable-sizes BACKEND   requested -> usable bytes for 1..32768\n"
         "\n"
         "Runs every case (workload x backend x parameters x threads) in a fresh child process\n"
         "and reports it through Google Benchmark (console, --benchmark_out JSON/CSV).\n"
@@ -153,6 +163,12 @@ static void print_help(void)
         "                         console, progress on stderr\n"
         "  --timeout=S            seconds before a case's child is killed (default 300)\n"
         "  --seed=N               workload seed (default 1)\n"
+        "  --warmup=0|1           run each case once, unmeasured, first (default 1)\n"
+        "  --latency_period=N     the warm-up run times 1 in N allocator calls for the\n"
+        "                         latency percentiles (default 16; 0 = off)\n"
+        "  --pin=CPU              pin every case's child to one CPU\n"
+        "  --rss_interval_ms=MS   RSS sampling interval for the memory-over-time series (10)\n"
+        "  --shard=I/N            run the I-th of N deterministic slices of the case list\n"
         "  param=v1,v2            sweep a parameter of every selected workload that has it\n"
         "  workload.param=v1,v2   sweep a parameter of one workload\n"
         "  --benchmark_*          Google Benchmark's flags (filter, repetitions, format, out, ...)\n");
@@ -341,19 +357,20 @@ static void add_cases(const al_workload *w)
                 c->b = opt.backends[bi];
                 c->threads = tcounts[t];
                 c->seed = opt.seed;
+                c->pin_cpu = opt.pin_cpu;
                 size_t len = (size_t)snprintf(c->name, sizeof c->name, "%s/%s", w->name, c->b->name);
                 for (int i = 0; i < w->nparams; i++) {
                     long long v = sw[i].v[idx[i]];
+                    if (w->params[i].flags & AL_PARAM_SCALED) { /* the name shows what runs */
+                        double s = (double)llround((double)v * opt.scale);
+                        v = s < 1 ? 1 : (long long)s;
+                    }
                     c->p[i] = v;
                     if (swept[i]) {
                         char txt[64];
                         param_text(&w->params[i], v, txt, sizeof txt);
                         len += (size_t)snprintf(c->name + len, sizeof c->name - len, "/%s:%s",
                                                 w->params[i].name, txt);
-                    }
-                    if (w->params[i].flags & AL_PARAM_SCALED) {
-                        double s = llround((double)v * opt.scale);
-                        c->p[i] = s < 1 ? 1 : (long long)s;
                     }
                 }
                 if (w->multithreaded)
@@ -422,6 +439,15 @@ static void add_context(void)
     al_gb_add_context("seed", buf);
     snprintf(buf, sizeof buf, "%.0f", opt.timeout);
     al_gb_add_context("timeout_s", buf);
+    al_gb_add_context("warmup", opt.warmup ? "1 unmeasured run per case before its repetitions" : "off");
+    snprintf(buf, sizeof buf, "%u (the warm-up run times 1 in N allocator calls)", opt.latency_period);
+    al_gb_add_context("latency_period", opt.warmup && opt.latency_period ? buf : "off");
+    snprintf(buf, sizeof buf, "%d", opt.pin_cpu);
+    al_gb_add_context("pin_cpu", opt.pin_cpu >= 0 ? buf : "none");
+    snprintf(buf, sizeof buf, "%g", opt.rss_interval_ms);
+    al_gb_add_context("rss_interval_ms", buf);
+    snprintf(buf, sizeof buf, "%d/%d", opt.shard_i, opt.shard_n);
+    al_gb_add_context("shard", buf);
 }
 
 /* Probe each selected backend in a child (its own LD_PRELOAD child where it needs one): the
@@ -433,10 +459,11 @@ static void probe_backends(void)
         memset(&c, 0, sizeof c);
         c.b = opt.backends[i];
         c.w = NULL;
+        c.pin_cpu = -1;
         al_child_result r;
         char err[256], key[128], val[512];
         snprintf(key, sizeof key, "backend.%s", c.b->name);
-        if (al_run_case(&c, 30, self_exe, &r, err, sizeof err) != 0)
+        if (al_run_case(&c, 30, self_exe, &r, NULL, err, sizeof err) != 0)
             snprintf(val, sizeof val, "unavailable: %s", err);
         else if (r.status == AL_CHILD_CREATE_FAILED)
             snprintf(val, sizeof val, "unavailable: %s", r.msg);
@@ -468,15 +495,84 @@ static void progress(const al_case *c)
             c->name, e, r);
 }
 
+#define CV_NOISY 0.05 /* a case whose repetitions' CV exceeds 5% is flagged as noisy */
+#define MAX_REP_TIMES 256
+
+typedef struct case_state {
+    int warmed, reps, ntimes;
+    double times[MAX_REP_TIMES];
+    int has_lat;
+    char warm_err[300];
+    al_lat_summary lat;
+    double warm_s;
+} case_state;
+
+static case_state *cstate;
+static FILE *series_f;
+static al_rss_series series;
+
+static void report_latency(al_gb_state *st, const case_state *cs, double rep_s)
+{
+    static const char *kind[2] = {"alloc", "free"};
+    for (int k = 0; k < 2; k++) {
+        if (!cs->lat.samples[k]) continue;
+        char n[64];
+        snprintf(n, sizeof n, "lat_%s_p50_ns", kind[k]);
+        al_gb_counter(st, n, cs->lat.p50[k], AL_GB_PLAIN);
+        snprintf(n, sizeof n, "lat_%s_p99_ns", kind[k]);
+        al_gb_counter(st, n, cs->lat.p99[k], AL_GB_PLAIN);
+        snprintf(n, sizeof n, "lat_%s_p999_ns", kind[k]);
+        al_gb_counter(st, n, cs->lat.p999[k], AL_GB_PLAIN);
+        snprintf(n, sizeof n, "lat_%s_max_ns", kind[k]);
+        al_gb_counter(st, n, cs->lat.max[k], AL_GB_PLAIN);
+        snprintf(n, sizeof n, "lat_%s_samples", kind[k]);
+        al_gb_counter(st, n, (double)cs->lat.samples[k], AL_GB_PLAIN);
+    }
+    /* the sampled warm-up run against this repetition: what sampling (and a first run) costs */
+    if (rep_s > 0 && cs->warm_s > 0) al_gb_counter(st, "warmup_over_rep", cs->warm_s / rep_s, AL_GB_PLAIN);
+}
+
+static void write_series(const al_case *c)
+{
+    if (!series_f) return;
+    for (int i = 0; i < series.n; i++)
+        fprintf(series_f, "%s\t%.3f\t%llu\n", c->name, series.t_ms[i],
+                (unsigned long long)series.rss[i]);
+}
+
 static void run_one(al_gb_state *st, void *arg)
 {
     const al_case *c = arg;
+    case_state *cs = &cstate[c - cases];
     while (al_gb_keep_running(st)) {
-        if (opt.bench) progress(c);
         al_child_result r;
         char err[256];
-        int rc = al_run_case(c, opt.timeout, self_exe, &r, err, sizeof err);
+        if (opt.warmup && !cs->warmed) {
+            /* The warm-up: not measured; it carries the latency sampler. */
+            al_case wc = *c;
+            wc.latency_period = opt.latency_period;
+            cs->warmed = 1;
+            if (al_run_case(&wc, opt.timeout, self_exe, &r, NULL, err, sizeof err) != 0) {
+                /* crashed or hung: every repetition would do the same; don't wait for each */
+                snprintf(cs->warm_err, sizeof cs->warm_err, "%s (in the warm-up run)", err);
+            } else if (r.status == AL_CHILD_OK) {
+                cs->has_lat = r.has_latency;
+                cs->lat = r.lat;
+                cs->warm_s = (double)r.elapsed_ns / 1e9;
+            }
+        }
+        if (cs->warm_err[0]) {
+            runs_done++;
+            errors++;
+            al_gb_skip_with_error(st, cs->warm_err);
+            continue;
+        }
+        if (opt.bench) progress(c);
+        al_rss_series *ser = series_f && cs->reps == 0 ? &series : NULL;
+        series.interval_ms = opt.rss_interval_ms;
+        int rc = al_run_case(c, opt.timeout, self_exe, &r, ser, err, sizeof err);
         runs_done++;
+        cs->reps++;
         if (rc != 0) {
             errors++;
             al_gb_skip_with_error(st, err);
@@ -495,7 +591,9 @@ static void run_one(al_gb_state *st, void *arg)
             al_gb_skip_with_error(st, m);
             continue;
         }
+        if (ser) write_series(c);
         double secs = (double)r.elapsed_ns / 1e9;
+        if (cs->ntimes < MAX_REP_TIMES) cs->times[cs->ntimes++] = secs;
         al_gb_set_iteration_time(st, secs > 0 ? secs : 1e-9);
         double ops = (double)r.ops;
         al_gb_counter(st, "ops", ops, AL_GB_PLAIN);
@@ -515,7 +613,46 @@ static void run_one(al_gb_state *st, void *arg)
                     snprintf(name, sizeof name, "stat.%s", al_stat_name(i));
                     al_gb_counter(st, name, (double)al_stat_value(&r.stats, i), AL_GB_PLAIN);
                 }
+        if (cs->has_lat) report_latency(st, cs, secs);
     }
+}
+
+/* Flag the cases whose repetitions vary by more than CV_NOISY: on stderr, and in the results
+ * file as a top-level "alloclab_noisy" list (Google Benchmark's JSON ends with "]\n}\n"; the
+ * list goes before that final brace). Returns the number of noisy cases. */
+static int flag_noisy(const char *json_path)
+{
+    int noisy = 0;
+    FILE *f = json_path ? fopen(json_path, "r+") : NULL;
+    long end = -1;
+    if (f) { /* find the final '}' */
+        fseek(f, 0, SEEK_END);
+        for (long pos = ftell(f) - 1; pos >= 0 && end < 0; pos--) {
+            fseek(f, pos, SEEK_SET);
+            if (fgetc(f) == '}') end = pos;
+        }
+        if (end < 0) {
+            fclose(f);
+            f = NULL;
+        } else {
+            fseek(f, end, SEEK_SET);
+            fprintf(f, ",\n  \"alloclab_cv_threshold\": %g,\n  \"alloclab_noisy\": [", CV_NOISY);
+        }
+    }
+    for (int i = 0; i < ncases; i++) {
+        double cv = al_stats_cv(cstate[i].times, (size_t)cstate[i].ntimes);
+        if (cv <= CV_NOISY) continue;
+        if (!noisy) fprintf(stderr, "alloclab: NOISY (cv of the repetitions > %.0f%%):\n", CV_NOISY * 100);
+        fprintf(stderr, "  %-70s cv %.1f%%\n", cases[i].name, cv * 100);
+        if (f) fprintf(f, "%s\n    {\"name\": \"%s\", \"cv\": %.4f}", noisy ? "," : "", cases[i].name, cv);
+        noisy++;
+    }
+    if (f) {
+        fprintf(f, "\n  ]\n}\n");
+        if (ftruncate(fileno(f), ftell(f)) != 0) { /* the write above already sized it */ }
+        fclose(f);
+    }
+    return noisy;
 }
 
 static void on_signal(int sig)
@@ -561,7 +698,10 @@ static int run_child_entry(int argc, char **argv)
     if (!c.b || (strcmp(argv[3], "-") != 0 && !c.w)) return 5;
     c.threads = atoi(argv[5]);
     c.seed = strtoull(argv[6], NULL, 10);
-    for (int i = 0; c.w && i < c.w->nparams && 7 + i < argc; i++) c.p[i] = strtoll(argv[7 + i], NULL, 10);
+    if (argc < 9) return 5;
+    c.latency_period = (uint32_t)strtoul(argv[7], NULL, 10);
+    c.pin_cpu = atoi(argv[8]);
+    for (int i = 0; c.w && i < c.w->nparams && 9 + i < argc; i++) c.p[i] = strtoll(argv[9 + i], NULL, 10);
     al_child_main(&c, fd);
 }
 
@@ -599,11 +739,47 @@ int main(int argc, char **argv)
         self_exe = exe;
     }
     if (argc >= 2 && strcmp(argv[1], "--run-child") == 0) return run_child_entry(argc, argv);
+    if (argc == 3 && strcmp(argv[1], "--usable-sizes") == 0) {
+        /* requested size -> usable size for 1..32768 B: the size-class waste chart's data */
+        const al_backend *b = al_backend_find(argv[2]);
+        if (!b) usage_error("unknown backend \"%s\"", argv[2]);
+        if (!b->usable_size) usage_error("backend %s has no usable_size entry", argv[2]);
+        char err[256];
+        void *h = b->create(NULL, err, sizeof err);
+        if (!h) usage_error("backend %s: create() failed: %s", argv[2], err);
+        printf("requested\tusable\n");
+        for (size_t sz = 1; sz <= 32768; sz++) {
+            void *p = b->alloc(h, sz);
+            if (!p) usage_error("backend %s: alloc(%zu) failed", argv[2], sz);
+            printf("%zu\t%zu\n", sz, b->usable_size(h, p));
+            b->free(h, p, sz);
+        }
+        b->destroy(h);
+        return 0;
+    }
+    if (argc >= 2 && (strcmp(argv[1], "compare") == 0 || strcmp(argv[1], "merge") == 0)) {
+        /* alloclab compare A.json B.json / alloclab merge OUT.json SHARD.json...: the scripts
+         * beside the build (<exe>/../scripts/), which use jq */
+        char script[4200];
+        const char *slash = strrchr(self_exe, '/');
+        snprintf(script, sizeof script, "%.*s/../scripts/%s.sh", slash ? (int)(slash - self_exe) : 1,
+                 slash ? self_exe : ".", argv[1]);
+        argv[1] = script;
+        execv("/bin/bash", argv);
+        fprintf(stderr, "alloclab: cannot run %s: %s\n", script, strerror(errno));
+        return 2;
+    }
 
     opt.scale = 1;
     opt.timeout = 300;
     opt.seed = 1;
     opt.repetitions = 1;
+    opt.warmup = 1;
+    opt.latency_period = 16;
+    opt.pin_cpu = -1;
+    opt.rss_interval_ms = 10;
+    opt.shard_n = 1;
+    opt.shard_i = 1;
     int scale_given = 0, threads_given = 0, reps_given = 0;
 
     /* Pass 1: our own options (removed from argv); GB flags are validated and kept. */
@@ -634,6 +810,33 @@ int main(int argc, char **argv)
             scale_given = 1;
         } else if (gb_flag(a, "--timeout", &v)) {
             opt.timeout = parse_positive_double("--timeout", v);
+        } else if (gb_flag(a, "--warmup", &v)) {
+            if (strcmp(v, "0") && strcmp(v, "1")) usage_error("--warmup takes 0 or 1, got \"%s\"", v);
+            opt.warmup = v[0] == '1';
+        } else if (gb_flag(a, "--latency_period", &v)) {
+            long long n;
+            if (parse_ll(v, 0, &n) || n > 1000000)
+                usage_error("--latency_period must be a whole number from 0 to 1000000, got \"%s\"", v);
+            opt.latency_period = (uint32_t)n;
+        } else if (gb_flag(a, "--pin", &v)) {
+            long long n;
+            if (parse_ll(v, 0, &n) || n >= sysconf(_SC_NPROCESSORS_ONLN))
+                usage_error("--pin takes a CPU number below %ld, got \"%s\"",
+                            sysconf(_SC_NPROCESSORS_ONLN), v);
+            opt.pin_cpu = (int)n;
+        } else if (gb_flag(a, "--rss_interval_ms", &v)) {
+            opt.rss_interval_ms = parse_positive_double("--rss_interval_ms", v);
+        } else if (gb_flag(a, "--shard", &v)) {
+            long long i, n;
+            char b1[32], b2[32];
+            const char *sl = strchr(v, '/');
+            if (!sl || (size_t)(sl - v) >= sizeof b1) usage_error("--shard takes I/N, got \"%s\"", v);
+            snprintf(b1, sizeof b1, "%.*s", (int)(sl - v), v);
+            snprintf(b2, sizeof b2, "%s", sl + 1);
+            if (parse_ll(b1, 0, &i) || parse_ll(b2, 0, &n) || n < 1 || i < 1 || i > n || n > 100000)
+                usage_error("--shard takes I/N with 1 <= I <= N, got \"%s\"", v);
+            opt.shard_i = (int)i;
+            opt.shard_n = (int)n;
         } else if (gb_flag(a, "--seed", &v)) {
             long long s;
             if (parse_ll(v, 0, &s)) usage_error("--seed must be a whole number, got \"%s\"", v);
@@ -696,6 +899,18 @@ int main(int argc, char **argv)
     cases = calloc(MAX_CASES, sizeof *cases);
     if (!cases) return 1;
     for (int i = 0; i < opt.nworkloads; i++) add_cases(opt.workloads[i]);
+    if (opt.shard_n > 1) { /* deterministic slice: every shard_n-th case of the full list */
+        int k = 0;
+        for (int i = 0; i < ncases; i++)
+            if (i % opt.shard_n == opt.shard_i - 1) cases[k++] = cases[i];
+        ncases = k;
+        if (!ncases) usage_error("shard %d/%d holds no case", opt.shard_i, opt.shard_n);
+    }
+    cstate = calloc((size_t)ncases, sizeof *cstate);
+    series.cap = 4096;
+    series.t_ms = calloc((size_t)series.cap, sizeof *series.t_ms);
+    series.rss = calloc((size_t)series.cap, sizeof *series.rss);
+    if (!cstate || !series.t_ms || !series.rss) return 1;
 
     if (count_selected() == 0)
         usage_error("no case matches --benchmark_filter=%s", opt.filter);
@@ -707,10 +922,22 @@ int main(int argc, char **argv)
         snprintf(reps_arg, sizeof reps_arg, "--benchmark_repetitions=%d", opt.repetitions);
         gargv[gargc++] = reps_arg;
     }
-    if (opt.bench) gargv[gargc++] = aggr_arg;
-    /* The result file is written under a temporary name, renamed when complete. */
+    static char interleave_arg[] = "--benchmark_enable_random_interleaving=true";
+    if (opt.bench) {
+        gargv[gargc++] = aggr_arg;
+        int given = 0;
+        for (int i = 1; i < gargc; i++)
+            given |= strncmp(gargv[i], "--benchmark_enable_random_interleaving", 38) == 0;
+        if (!given) gargv[gargc++] = interleave_arg;
+    }
+    /* The result file is written under a temporary name, renamed when complete. Beside it,
+     * the RSS series of each case's first repetition: <out minus .json>.rss.tsv. */
     static char out_arg[4200];
     if (opt.out) {
+        size_t ol = strlen(opt.out);
+        int dotjson = ol > 5 && strcmp(opt.out + ol - 5, ".json") == 0;
+        snprintf(opt.series_out, sizeof opt.series_out, "%.*s.rss.tsv", (int)(dotjson ? ol - 5 : ol), opt.out);
+        snprintf(opt.series_tmp, sizeof opt.series_tmp, "%s.tmp.%ld", opt.series_out, (long)getpid());
         snprintf(opt.out_tmp, sizeof opt.out_tmp, "%s.tmp.%ld", opt.out, (long)getpid());
         for (int i = 1; i < gargc; i++)
             if (strncmp(gargv[i], "--benchmark_out=", 16) == 0) {
@@ -731,13 +958,32 @@ int main(int argc, char **argv)
 
     add_context();
     probe_backends();
+    if (opt.out) {
+        series_f = fopen(opt.series_tmp, "w");
+        if (series_f) fprintf(series_f, "case\tt_ms\trss_bytes\n");
+    }
     for (int i = 0; i < ncases; i++) al_gb_register(cases[i].name, run_one, &cases[i]);
     total_runs = count_selected() * opt.repetitions;
     run_started_ns = al_now_ns();
     size_t ran = al_gb_run();
     al_gb_shutdown();
 
-    if (ran == 0 && opt.out) unlink(opt.out_tmp);
+    if (series_f) fclose(series_f);
+    if (ran && opt.out) {
+        /* only a JSON result file gets the list; CSV/console outputs just get the stderr lines */
+        int json = 0;
+        for (int i = 1; i < argc; i++)
+            if (strcmp(argv[i], "--benchmark_out_format=json") == 0) json = 1;
+        flag_noisy(json ? opt.out_tmp : NULL);
+    } else if (ran) {
+        flag_noisy(NULL);
+    }
+    if (ran == 0 && opt.out) {
+        unlink(opt.out_tmp);
+        unlink(opt.series_tmp);
+    }
+    if (ran && series_f && rename(opt.series_tmp, opt.series_out) != 0)
+        fprintf(stderr, "alloclab: could not write %s: %s\n", opt.series_out, strerror(errno));
     if (ran && opt.out) {
         if (rename(opt.out_tmp, opt.out) != 0) {
             fprintf(stderr, "alloclab: could not write %s: %s\n", opt.out, strerror(errno));

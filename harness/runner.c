@@ -4,6 +4,7 @@
 #include "clock.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -59,9 +60,24 @@ static void write_all(int fd, const void *buf, size_t n)
     }
 }
 
+/* The measured region: one call, under one name, so that tools (callgrind's
+ * --toggle-collect=al_measured_region) can count exactly this and nothing else. */
+__attribute__((noinline)) int al_measured_region(int (*run)(al_wl_ctx *), al_wl_ctx *ctx)
+{
+    int rc = run(ctx);
+    __asm__ volatile("" ::: "memory");
+    return rc;
+}
+
 void al_child_main(const al_case *c, int fd)
 {
     static al_child_result r;
+    if (c->pin_cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(c->pin_cpu, &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0) { /* reported by the parent's context */ }
+    }
     memset(&r, 0, sizeof r);
     r.magic = AL_RESULT_MAGIC;
     if (c->b->version) snprintf(r.version, sizeof r.version, "%s", c->b->version());
@@ -71,11 +87,13 @@ void al_child_main(const al_case *c, int fd)
     if (!heap) {
         r.status = AL_CHILD_CREATE_FAILED;
         snprintf(r.msg, sizeof r.msg, "%s", err[0] ? err : "create() failed");
+        write_all(fd, "R", 1);
         write_all(fd, &r, sizeof r);
         _exit(0);
     }
 
     if (!c->w) { /* a probe: the version and whether create() works, nothing else */
+        write_all(fd, "R", 1);
         write_all(fd, &r, sizeof r);
         _exit(0);
     }
@@ -91,6 +109,10 @@ void al_child_main(const al_case *c, int fd)
     ctx.pause = child_pause;
     ctx.resume = child_resume;
     ctx.harness = &clk;
+    if (c->latency_period) {
+        const al_backend *wrapped = al_lat_wrap(c->b, c->latency_period);
+        if (wrapped) ctx.b = wrapped;
+    }
 
     /* Reset the peak-RSS mark to what is resident now (Linux >= 4.0), so VmHWM is this
      * case's peak and not the parent's. */
@@ -102,8 +124,9 @@ void al_child_main(const al_case *c, int fd)
     r.rss_before = status_kb("VmRSS");
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
+    write_all(fd, "B", 1); /* the parent's RSS series starts its clock here */
     uint64_t t0 = al_now_ns();
-    int rc = c->w->run(&ctx);
+    int rc = al_measured_region(c->w->run, &ctx);
     uint64_t t1 = al_now_ns();
     getrusage(RUSAGE_SELF, &ru1);
 
@@ -120,6 +143,11 @@ void al_child_main(const al_case *c, int fd)
     } else if (c->b->stats) {
         r.has_stats = c->b->stats(heap, &r.stats) == 0;
     }
+    if (c->latency_period && ctx.b != c->b) {
+        al_lat_report(&r.lat);
+        r.has_latency = 1;
+    }
+    write_all(fd, "R", 1);
     write_all(fd, &r, sizeof r);
     /* The heap is not destroyed: the process ends here and the kernel takes it all back;
      * a backend whose data is corrupt could crash in destroy() after a good result. */
@@ -133,16 +161,46 @@ static void fmt_case_args(const al_case *c, char args[][32], char **argv, int *a
     argv[n++] = args[0];
     snprintf(args[1], 32, "%llu", (unsigned long long)c->seed);
     argv[n++] = args[1];
+    snprintf(args[2], 32, "%u", c->latency_period);
+    argv[n++] = args[2];
+    snprintf(args[3], 32, "%d", c->pin_cpu);
+    argv[n++] = args[3];
     for (int i = 0; c->w && i < c->w->nparams; i++) {
-        snprintf(args[2 + i], 32, "%lld", c->p[i]);
-        argv[n++] = args[2 + i];
+        snprintf(args[4 + i], 32, "%lld", c->p[i]);
+        argv[n++] = args[4 + i];
     }
     argv[n] = NULL;
     *argc = n;
 }
 
+static uint64_t child_rss(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    FILE *f = fopen(path, "r");
+    unsigned long size = 0, res = 0;
+    if (!f) return 0;
+    if (fscanf(f, "%lu %lu", &size, &res) != 2) res = 0;
+    fclose(f);
+    return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void series_add(al_rss_series *s, double t_ms, uint64_t rss)
+{
+    if (s->n == s->cap) { /* full: keep every other sample and sample half as often */
+        for (int i = 0; i < s->n / 2; i++) {
+            s->t_ms[i] = s->t_ms[2 * i];
+            s->rss[i] = s->rss[2 * i];
+        }
+        s->n /= 2;
+        s->interval_ms *= 2;
+    }
+    s->t_ms[s->n] = t_ms;
+    s->rss[s->n++] = rss;
+}
+
 int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_child_result *r,
-                char *err, size_t errlen)
+                al_rss_series *series, char *err, size_t errlen)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -162,7 +220,7 @@ int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_chi
         if (c->b->preload) {
             /* The allocator must be in place before main(): re-execute ourselves with it
              * preloaded; the new image rebuilds this case from its arguments. */
-            char fdarg[16], args[2 + AL_WL_MAX_PARAMS][32];
+            char fdarg[16], args[4 + AL_WL_MAX_PARAMS][32];
             char *argv[8 + AL_WL_MAX_PARAMS];
             int argc = 0;
             int wfd = dup(fds[1]); /* without O_CLOEXEC, so it survives exec */
@@ -182,8 +240,11 @@ int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_chi
     close(fds[1]);
 
     memset(r, 0, sizeof *r);
+    if (series) series->n = 0;
     size_t got = 0;
-    uint64_t deadline = al_now_ns() + (uint64_t)(timeout_s * 1e9);
+    int in_result = 0;
+    uint64_t started = al_now_ns(), begin = 0, next_sample = started;
+    uint64_t deadline = started + (uint64_t)(timeout_s * 1e9);
     int timed_out = 0;
     while (got < sizeof *r) {
         uint64_t now = al_now_ns();
@@ -191,11 +252,34 @@ int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_chi
             timed_out = 1;
             break;
         }
+        if (series && series->cap && now >= next_sample) {
+            uint64_t origin = begin ? begin : started;
+            double t = ((double)now - (double)origin) / 1e6;
+            series_add(series, t, child_rss(pid));
+            next_sample = now + (uint64_t)(series->interval_ms * 1e6);
+        }
+        uint64_t wake = deadline;
+        if (series && series->cap && next_sample < wake) wake = next_sample;
         struct pollfd pfd = {fds[0], POLLIN, 0};
-        int left_ms = (int)((deadline - now) / 1000000) + 1;
+        int left_ms = (int)((wake - now) / 1000000) + 1;
         int pr = poll(&pfd, 1, left_ms);
         if (pr < 0 && errno == EINTR) continue;
         if (pr == 0) continue;
+        if (!in_result) { /* tags: 'B' = measured region begins, 'R' = the result follows */
+            char tag;
+            ssize_t n = read(fds[0], &tag, 1);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            if (tag == 'B') {
+                begin = al_now_ns();
+                if (series) /* samples so far were setup: make their times negative */
+                    for (int i = 0; i < series->n; i++)
+                        series->t_ms[i] -= ((double)begin - (double)started) / 1e6;
+            } else if (tag == 'R') {
+                in_result = 1;
+            }
+            continue;
+        }
         ssize_t n = read(fds[0], (char *)r + got, sizeof *r - got);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;

@@ -11,6 +11,8 @@
 #include "allocator.h"
 #include "workload.h"
 
+#include "latency.h"
+
 #include <stdint.h>
 
 typedef struct al_case {
@@ -19,8 +21,21 @@ typedef struct al_case {
     long long p[AL_WL_MAX_PARAMS];
     int threads;
     uint64_t seed;
+    /* how the child runs (passed on to a re-executed child too) */
+    uint32_t latency_period; /* 0: no latency sampling; N: time 1 in N operations */
+    int pin_cpu;             /* -1: no pinning; else the CPU the child is pinned to */
     char name[512];
 } al_case;
+
+/* RSS of the child over time, sampled by the parent (so the child runs undisturbed: no
+ * sampler thread that would turn a single-threaded case multi-threaded). Times are ms from
+ * the start of the measured region (negative before it). */
+typedef struct al_rss_series {
+    int n, cap;
+    double *t_ms;
+    uint64_t *rss;
+    double interval_ms;
+} al_rss_series;
 
 enum {
     AL_CHILD_OK = 0,
@@ -40,15 +55,21 @@ typedef struct al_child_result {
     int has_stats;
     al_stats stats;        /* the backend's own figures after the run */
     char version[160];     /* the backend's version() as seen inside the child */
+    int has_latency;
+    al_lat_summary lat;    /* latency_period > 0: sampled alloc/free latency */
 } al_child_result;
 
 #define AL_RESULT_MAGIC 0xA110C1ABu
 
-/* Run case c in a child, waiting at most timeout_s seconds. Returns 0 and fills *r when the
- * child reported (whatever its status); returns -1 with err set ("crashed: SIGSEGV ...",
- * "timed out after 120 s", "exited with status 3") when it did not. */
+/* Run case c in a child, waiting at most timeout_s seconds; when series is not NULL, sample
+ * the child's RSS into it every series->interval_ms (series->n is reset). Returns 0 and fills
+ * *r when the child reported (whatever its status); returns -1 with err set ("crashed: SIGSEGV
+ * ...", "timed out after 120 s", "exited with status 3") when it did not. */
 int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_child_result *r,
-                char *err, size_t errlen);
+                al_rss_series *series, char *err, size_t errlen);
+
+/* The measured region: calls run(ctx). Not inlined, so callgrind can toggle on it. */
+int al_measured_region(int (*run)(al_wl_ctx *), al_wl_ctx *ctx);
 
 /* The body of a child: run case c and write the result to fd. Used after fork, and by the
  * `--run-child` entry of a re-executed (LD_PRELOAD) child. Never returns. */

@@ -39,3 +39,35 @@ case_errors() {
 footnote() {
     jq -r '.context | "\(.cpu_model // "unknown CPU"), \(.num_cpus) CPUs, \(.kernel // "" | split(" ")[1] // ""); run \(.started_at // .date); alloclab \(.alloclab_commit // "?")"' "$1"
 }
+
+# Per case, split into its parts: TSV workload backend config threads median min max n, where
+# config is the case name without workload, backend and Google Benchmark's suffix ("-" when the
+# workload has no swept parameter). $1 = results file, $2 = counter ("real_time": the time).
+rows() {
+    case_stats "$1" "$2" | awk -F'\t' 'BEGIN { OFS = "\t" }
+        { sub(/\/iterations:1\/manual_time$/, "", $1); n = split($1, p, "/")
+          cfg = ""; thr = 1
+          for (i = 3; i <= n; i++) { if (p[i] ~ /^threads:/) thr = substr(p[i], 9); cfg = cfg (cfg == "" ? "" : "/") p[i] }
+          if (cfg == "") cfg = "-"
+          print p[1], p[2], cfg, thr, $2, $3, $4, $5 }'
+}
+
+# Backends in the order they appear in the results file.
+backends_of() {
+    jq -r '[.benchmarks[] | select(.run_type == "iteration") | .run_name | split("/")[1]] | reduce .[] as $b ([]; if index([$b]) then . else . + [$b] end) | .[]' "$1"
+}
+
+workloads_of() {
+    jq -r '[.benchmarks[] | select(.run_type == "iteration") | .run_name | split("/")[0]] | reduce .[] as $b ([]; if index([$b]) then . else . + [$b] end) | .[]' "$1"
+}
+
+# Counters that some successful repetition carries, matching a jq regex.
+counters_like() {
+    jq -r --arg re "$2" '[.benchmarks[] | select(.run_type == "iteration" and (.error_occurred | not)) | keys[] | select(test($re))] | unique | .[]' "$1"
+}
+
+# gnuplot terminal lines for PNG and SVG at a size.
+term_for() { # fmt width height
+    if [ "$1" = png ]; then echo "set terminal pngcairo size $2,$3 font 'Sans,10' noenhanced"
+    else echo "set terminal svg size $2,$3 dynamic font 'Sans,10' noenhanced"; fi
+}

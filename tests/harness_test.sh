@@ -12,7 +12,7 @@ ok()  { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 
 # tiny, fast cases
-small=(--workloads=bufchurn --scale=0.005 --benchmark_filter='size:64/mode:steady')
+small=(--workloads=bufchurn bufchurn.buffers=500 --benchmark_filter='size:64/buffers:500/mode:steady')
 
 # 1. --list names every backend and workload
 out=$("$bin" --list) && grep -q '^  libc ' <<<"$out" && grep -q '^  bump ' <<<"$out" &&
@@ -59,13 +59,13 @@ ALLOCLAB_TEST_BACKENDS=1 "$bin" "${small[@]}" --backends=libc,crashtest,hangtest
 rc=$?
 if [ $rc -eq 0 ] && [ -s "$t/err.json" ]; then
     msg() { jq -r --arg n "$1" '.benchmarks[] | select(.run_name | startswith($n + "/")) | .error_message // "ok"' "$t/err.json"; }
-    [[ $(msg bufchurn/crashtest/size:64/mode:keep) == *SIGSEGV* ]] && ok "crash -> error row naming SIGSEGV" ||
-        bad "crash row: $(msg bufchurn/crashtest/size:64/mode:keep)"
-    [[ $(msg bufchurn/hangtest/size:64/mode:keep) == "timed out after 5 s"* ]] && ok "hang -> time-out error row" ||
-        bad "hang row: $(msg bufchurn/hangtest/size:64/mode:keep)"
-    [[ $(msg bufchurn/corrupttest/size:64/mode:keep) == failed:*"does not hold"* ]] &&
+    [[ $(msg bufchurn/crashtest/size:64/buffers:500/mode:keep) == *SIGSEGV* ]] && ok "crash -> error row naming SIGSEGV" ||
+        bad "crash row: $(msg bufchurn/crashtest/size:64/buffers:500/mode:keep)"
+    [[ $(msg bufchurn/hangtest/size:64/buffers:500/mode:keep) == "timed out after 5 s"* ]] && ok "hang -> time-out error row" ||
+        bad "hang row: $(msg bufchurn/hangtest/size:64/buffers:500/mode:keep)"
+    [[ $(msg bufchurn/corrupttest/size:64/buffers:500/mode:keep) == failed:*"does not hold"* ]] &&
         ok "corrupting backend -> failed verification row" ||
-        bad "corrupt row: $(msg bufchurn/corrupttest/size:64/mode:keep)"
+        bad "corrupt row: $(msg bufchurn/corrupttest/size:64/buffers:500/mode:keep)"
     n=$(jq '[.benchmarks[] | select((.run_name | test("/(libc|bump)/")) and (.error_occurred | not) and .ns_per_op > 0)] | length' "$t/err.json")
     [ "$n" = 4 ] && ok "libc and bump cases still report after the failures ($n rows)" ||
         bad "healthy rows after failures: $n, want 4"
@@ -73,9 +73,10 @@ else
     bad "run with broken backends: rc=$rc, $(tail -2 "$t/e")"
 fi
 
-# 4. context names what produced the results; counters are there
-"$bin" "${small[@]}" --benchmark_repetitions=2 --benchmark_out="$t/a.json" --benchmark_out_format=json >/dev/null 2>&1
-"$bin" "${small[@]}" --benchmark_repetitions=2 --benchmark_out="$t/b.json" --benchmark_out_format=json >/dev/null 2>&1
+# 4. context names what produced the results; counters are there (libc and bump only: the row
+#    count below must not change when a backend is added to the registry)
+"$bin" "${small[@]}" --backends=libc,bump --benchmark_repetitions=2 --benchmark_out="$t/a.json" --benchmark_out_format=json >/dev/null 2>&1
+"$bin" "${small[@]}" --backends=libc,bump --benchmark_repetitions=2 --benchmark_out="$t/b.json" --benchmark_out_format=json >/dev/null 2>&1
 missing=$(jq -r '.context as $c | ["alloclab_commit","compiler","cflags","kernel","cpu_model","started_at","backend.libc","backend.bump"] | map(select($c[.] == null or $c[.] == "")) | join(",")' "$t/a.json")
 [ -z "$missing" ] && ok "context has commit, compiler, flags, kernel, CPU, time, backend versions" ||
     bad "context lacks: $missing"
@@ -86,9 +87,16 @@ jq -e '[.benchmarks[] | select(.run_type == "iteration")] | length == 4 and all(
 jq -e '[.benchmarks[] | select(.run_type == "aggregate") | .aggregate_name] | (index("median") != null and index("cv") != null and index("min") != null and index("max") != null)' \
     "$t/a.json" >/dev/null && ok "median, min, max and cv aggregates" || bad "aggregates missing"
 
+jq -e '[.benchmarks[] | select(.run_type == "iteration")] | all(.lat_alloc_p50_ns >= 0 and .lat_alloc_p99_ns >= .lat_alloc_p50_ns and .lat_alloc_max_ns >= .lat_alloc_p999_ns and .lat_free_samples > 0)' \
+    "$t/a.json" >/dev/null && ok "latency percentiles (alloc and free) from the sampled warm-up" || bad "latency counters"
+[ "$(tail -n +2 "$t/a.rss.tsv" | wc -l)" -gt 0 ] && [ "$(head -1 "$t/a.rss.tsv")" = "$(printf 'case\tt_ms\trss_bytes')" ] &&
+    ok "RSS series written beside the results" || bad "RSS series"
+jq -e '.alloclab_cv_threshold > 0 and (.alloclab_noisy | type == "array")' "$t/a.json" >/dev/null &&
+    ok "noisy-case list in the JSON" || bad "noisy list"
+
 # 5. compare.py (Debian's libbenchmark-tools) accepts two of our result files
 if out=$(/usr/bin/python3 /usr/share/benchmark/compare.py benchmarks "$t/a.json" "$t/b.json" 2>&1) &&
-   grep -q 'bufchurn/libc/size:64/mode:steady' <<<"$out"; then
+   grep -q 'bufchurn/libc/size:64/buffers:500/mode:steady' <<<"$out"; then
     ok "compare.py benchmarks A.json B.json"
 else
     bad "compare.py: $(tail -3 <<<"$out")"

@@ -27,6 +27,7 @@ valid_outputs() { # dir: every png/svg valid and non-empty; echo the count
 
 for fx in results-small results-gaps; do
     if bash plots/plot.sh "tests/data/$fx.json" "$t/$fx" >"$t/log" 2>&1; then
+        cp "$t/log" "$t/log.${fx#results-}"
         n=$(valid_outputs "$t/$fx") && [ "$n" -ge 2 ] && ok "$fx: $n valid chart files" || bad "$fx: charts invalid ($n)"
         [ -s "$t/$fx/index.html" ] && grep -q '<img' "$t/$fx/index.html" && ok "$fx: report with charts" || bad "$fx: report"
     else
@@ -34,8 +35,14 @@ for fx in results-small results-gaps; do
     fi
 done
 grep -q 'crashed: SIGSEGV' "$t/results-small/index.html" && ok "failed case listed in the report" || bad "failed case not in report"
-[ ! -e "$t/results-gaps/bufchurn-direct.png" ] && [ -e "$t/results-gaps/bufchurn-keep.png" ] &&
-    ok "a chart without data is left out, the others are made" || bad "gap handling"
+for c in time-overall time-bufchurn rss-overall frag-overall tradeoff-bufchurn latency-bufchurn memtime-bufchurn sizeclass-waste; do
+    [ -e "$t/results-small/$c.png" ] && [ -e "$t/results-small/$c.svg" ] || bad "chart $c not made from results-small"
+done
+[ -e "$t/results-small/time-overall.png" ] && ok "every chart with data in results-small is made"
+[ ! -e "$t/results-gaps/latency-bufchurn.png" ] && [ -e "$t/results-gaps/time-overall.png" ] &&
+    ok "a chart without data (no latency figures) is left out, the others are made" || bad "gap handling"
+grep -q 'bump (missing in 1)' "$t/results-gaps/time-bufchurn.svg" && grep -q 'crashtest (no data' "$t/results-gaps/time-bufchurn.svg" &&
+    ok "gaps are marked in the legend (a missing case; a backend with no data)" || bad "missing-backend legend"
 bash plots/plot.sh tests/data/nonexistent.json "$t/x" >/dev/null 2>&1; [ $? -eq 2 ] && ok "missing results file: exit 2" || bad "missing results file"
 echo '{"not":"results"}' > "$t/bad.json"
 bash plots/plot.sh "$t/bad.json" "$t/y" >/dev/null 2>&1; [ $? -eq 2 ] && ok "not a results file: exit 2" || bad "not a results file"

@@ -5,7 +5,17 @@
 #include <string.h>
 
 #define AL_WORKLOADS(AL_WORKLOAD) \
-    AL_WORKLOAD(bufchurn)
+    AL_WORKLOAD(bufchurn)          \
+    AL_WORKLOAD(sizeclass)         \
+    AL_WORKLOAD(graph)             \
+    AL_WORKLOAD(request)           \
+    AL_WORKLOAD(threadtest)        \
+    AL_WORKLOAD(larson)            \
+    AL_WORKLOAD(xmalloc)           \
+    AL_WORKLOAD(cache_thrash)      \
+    AL_WORKLOAD(cache_scratch)     \
+    AL_WORKLOAD(fragment)          \
+    AL_WORKLOAD(pareto)
 
 #define AL_DECLARE(n) extern const al_workload al_workload_##n;
 AL_WORKLOADS(AL_DECLARE)

@@ -1,0 +1,275 @@
+/* sp_pool.c - the pool of each bucket: Go's sync.Pool getSlow/putSlow/poolCleanup over the
+ * per-P locals and the victim shards. The fast paths (private slot) are inline in syncpool.c;
+ * the architecture comment there describes the whole backend.
+ *
+ * Who touches what (the concurrency contract of this file):
+ *   local[p].priv           owner: load + store (put), exchange (get); cleanup: exchange.
+ *   local[p].shared         owner: pushHead/popHead; any thread: popTail (steal, cleanup).
+ *   victim[p].priv          cleanup (under gc_lock): exchange and store; any thread: exchange.
+ *   victim[p].shared        cleanup is the only producer (pushHead, under gc_lock); any thread
+ *                           popTail.
+ * Every value is taken by exactly one exchange or one successful CAS, so a block is in at most
+ * one place, and cleanup needs no stop-the-world: it is one more consumer of the primary and
+ * the one producer of the victim cache.
+ */
+#include "sp_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The local of P p, bucket cls, in arr (primary or victim). Can't fail. */
+static inline sp_local *local_at(sp_local *arr, const sp_heap *h, unsigned p, unsigned cls)
+{
+    return &arr[(size_t)p * h->nb + cls];
+}
+
+/* A block taken from the pools goes back to the user: unpoison it, count the pace. Returns
+ * p; can't fail. */
+static inline void *hand_out(sp_heap *h, sp_tls_ent *e, unsigned cls, void *p)
+{
+    SP_UNPOISON(p, h->bucket[cls].size);
+    if (e) {
+        e->pace += h->bucket[cls].size;
+        if (sp_unlikely(e->pace >= h->pace_quantum)) sp_pace_flush(h, e);
+    } else {
+        sp_pace_add(h, h->bucket[cls].size);
+    }
+    return p;
+}
+
+void sp_block_release(sp_heap *h, unsigned cls, void *p)
+{
+    size_t sz = h->bucket[cls].size;
+    SP_UNPOISON(p, sz);
+    SP_UNPOISON((char *)p - SP_HDR, SP_HDR);
+    h->under->free(h->under_heap, (char *)p - SP_HDR, sz + SP_HDR);
+    atomic_fetch_sub_explicit(&h->under_bytes, sz + SP_HDR, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->bucket[cls].dropped, 1, memory_order_relaxed);
+}
+
+/* Go's New: a fresh block from the underlying allocator. NULL when it is out of memory. */
+static void *block_new(sp_heap *h, unsigned cls)
+{
+    size_t sz = h->bucket[cls].size;
+    char *base = h->under->alloc(h->under_heap, sz + SP_HDR);
+    if (!base) return NULL;
+    sp_hdr_set(h, base, cls);
+    atomic_fetch_add_explicit(&h->under_bytes, sz + SP_HDR, memory_order_relaxed);
+    return base + SP_HDR;
+}
+
+void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
+{
+    sp_bucket *b = &h->bucket[cls];
+    unsigned n = atomic_load_explicit(&h->hw, memory_order_acquire);
+    unsigned pid = e ? e->pid : 0;
+    sp_local *l = e ? e->local + cls : NULL;
+    void *x;
+#if SP_STATS
+#define COUNT(f)                                                                   \
+    do {                                                                           \
+        if (l) SP_STAT_INC(l->f); else atomic_fetch_add_explicit(&b->f, 1, memory_order_relaxed); \
+    } while (0)
+#else
+#define COUNT(f) ((void)0)
+#endif
+    (void)b;
+    /* 1. the private slot may have been refilled since the fast path looked; 2. own shared. */
+    if (l) {
+        x = atomic_exchange_explicit(&l->priv, NULL, memory_order_acquire);
+        if (!x) x = sp_chain_pop_head(&l->shared);
+        if (x) {
+            COUNT(gets);
+            COUNT(hits);
+            return hand_out(h, e, cls, x);
+        }
+    }
+    /* 3. steal: popTail from the other Ps, (pid + i + 1) % n. */
+    for (unsigned i = 0; i < n; i++) {
+        unsigned q = (pid + i + 1) % n;
+        if (l && q == pid) continue;
+        x = sp_chain_pop_tail(&local_at(h->local, h, q, cls)->shared);
+        if (x) {
+            COUNT(gets);
+            COUNT(hits);
+            COUNT(steals);
+            return hand_out(h, e, cls, x);
+        }
+    }
+    /* 4. the victim cache: own victim private, then popTail across the victim shards. */
+    if (l) {
+        x = atomic_exchange_explicit(&local_at(h->victim, h, pid, cls)->priv, NULL,
+                                     memory_order_acquire);
+        if (x) {
+            COUNT(gets);
+            COUNT(hits);
+            COUNT(victim_hits);
+            return hand_out(h, e, cls, x);
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        x = sp_chain_pop_tail(&local_at(h->victim, h, (pid + i) % n, cls)->shared);
+        if (!x && !l) /* a thread without a P may take any victim private */
+            x = atomic_exchange_explicit(&local_at(h->victim, h, (pid + i) % n, cls)->priv,
+                                         NULL, memory_order_acquire);
+        if (x) {
+            COUNT(gets);
+            COUNT(hits);
+            COUNT(victim_hits);
+            return hand_out(h, e, cls, x);
+        }
+    }
+    /* 5. New(): the underlying allocator. */
+    x = block_new(h, cls);
+    if (!x) return NULL; /* out of memory: not counted as a get */
+    COUNT(gets);
+    COUNT(misses);
+#undef COUNT
+    return hand_out(h, e, cls, x);
+}
+
+void sp_put_slow(sp_heap *h, sp_tls_ent *e, unsigned cls, void *p)
+{
+    if (e) {
+        sp_local *l = e->local + cls;
+        size_t grown = 0;
+        if (atomic_load_explicit(&l->priv, memory_order_relaxed) == NULL) {
+            atomic_store_explicit(&l->priv, p, memory_order_release);
+            return;
+        }
+        int rc = sp_chain_push_head(&l->shared, p, &grown);
+        if (grown) atomic_fetch_add_explicit(&h->meta_bytes, grown, memory_order_relaxed);
+        if (rc == 0) return;
+    } else {
+#if SP_STATS
+        atomic_fetch_add_explicit(&h->bucket[cls].puts, 1, memory_order_relaxed);
+#endif
+    }
+    /* No P (more threads than P slots) or no memory for a dequeue: back to the heap below. */
+    sp_block_release(h, cls, p);
+}
+
+void sp_local_flush(sp_heap *h, sp_tls_ent *e)
+{
+    for (unsigned cls = 0; cls < h->nb; cls++) {
+        sp_local *l = e->local + cls;
+        void *x = atomic_exchange_explicit(&l->priv, NULL, memory_order_acquire);
+        if (!x) continue;
+        size_t grown = 0;
+        int rc = sp_chain_push_head(&l->shared, x, &grown);
+        if (grown) atomic_fetch_add_explicit(&h->meta_bytes, grown, memory_order_relaxed);
+        if (rc != 0) sp_block_release(h, cls, x);
+    }
+}
+
+void sp_cleanup(sp_heap *h, int wait)
+{
+    if (wait)
+        pthread_mutex_lock(&h->gc_lock);
+    else if (pthread_mutex_trylock(&h->gc_lock) != 0)
+        return;
+    unsigned n = atomic_load_explicit(&h->hw, memory_order_acquire);
+    for (unsigned cls = 0; cls < h->nb; cls++) {
+        for (unsigned p = 0; p < n; p++) {
+            sp_local *v = local_at(h->victim, h, p, cls);
+            sp_local *l = local_at(h->local, h, p, cls);
+            void *x;
+            /* 1. drop the old victims (Go: the GC frees them). */
+            x = atomic_exchange_explicit(&v->priv, NULL, memory_order_acquire);
+            if (x) sp_block_release(h, cls, x);
+            while ((x = sp_chain_pop_tail(&v->shared))) sp_block_release(h, cls, x);
+            /* 2. primary -> victim. Only the values present now move; a value an owner puts
+             *    meanwhile stays primary (it was just used). The bound keeps a busy owner
+             *    from holding cleanup here forever. */
+            x = atomic_exchange_explicit(&l->priv, NULL, memory_order_acquire);
+            if (x) atomic_store_explicit(&v->priv, x, memory_order_release);
+            size_t grown = 0;
+            for (long budget = 1L << 24; budget > 0 && (x = sp_chain_pop_tail(&l->shared));
+                 budget--) {
+                if (sp_chain_push_head(&v->shared, x, &grown) != 0) sp_block_release(h, cls, x);
+            }
+            if (grown) atomic_fetch_add_explicit(&h->meta_bytes, grown, memory_order_relaxed);
+        }
+    }
+    atomic_store_explicit(&h->since_gc, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->num_gc, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&h->gc_lock);
+}
+
+void sp_pace_add(sp_heap *h, uint64_t add)
+{
+    uint64_t since = atomic_fetch_add_explicit(&h->since_gc, add, memory_order_relaxed) + add;
+    if (h->gc_mode == 0) return;
+    uint64_t goal;
+    if (h->gc_mode == 1) {
+        goal = h->gc_bytes;
+    } else {
+        /* GOGC=100: a cycle when the bytes handed out since the last one exceed the bytes
+         * live (everything obtained from the underlying heap, pooled blocks included, as
+         * pooled objects are reachable in Go), with a 4 MiB floor. */
+        uint64_t live = atomic_load_explicit(&h->under_bytes, memory_order_relaxed);
+        goal = live > ((uint64_t)4 << 20) ? live : ((uint64_t)4 << 20);
+    }
+    if (since >= goal) sp_cleanup(h, 0);
+}
+
+void sp_pace_flush(sp_heap *h, sp_tls_ent *e)
+{
+    uint64_t add = e->pace;
+    e->pace = 0;
+    sp_pace_add(h, add);
+}
+
+void sp_pools_drain(sp_heap *h)
+{
+    for (unsigned p = 0; p < h->maxp; p++) {
+        for (unsigned cls = 0; cls < h->nb; cls++) {
+            sp_local *arrs[2] = {local_at(h->local, h, p, cls), local_at(h->victim, h, p, cls)};
+            for (int k = 0; k < 2; k++) {
+                sp_local *l = arrs[k];
+                void *x = atomic_exchange_explicit(&l->priv, NULL, memory_order_acquire);
+                if (x) sp_block_release(h, cls, x);
+                while ((x = sp_chain_pop_tail(&l->shared))) sp_block_release(h, cls, x);
+                size_t freed = sp_chain_destroy(&l->shared);
+                atomic_fetch_sub_explicit(&h->meta_bytes, freed, memory_order_relaxed);
+            }
+        }
+    }
+}
+
+typedef struct walk_ctx {
+    void (*fn)(void *ctx, unsigned cls, int where, void *p);
+    void *ctx;
+    unsigned cls;
+    int where;
+} walk_ctx;
+
+/* sp_chain_walk callback adding the bucket and place. Can't fail. */
+static void walk_one(void *c, void *v)
+{
+    walk_ctx *w = c;
+    w->fn(w->ctx, w->cls, w->where, v);
+}
+
+int sp_pools_walk(sp_heap *h, void (*fn)(void *ctx, unsigned cls, int where, void *p), void *ctx,
+                  char *msg, size_t msglen)
+{
+    for (unsigned p = 0; p < h->maxp; p++) {
+        for (unsigned cls = 0; cls < h->nb; cls++) {
+            for (int k = 0; k < 2; k++) {
+                sp_local *l = local_at(k ? h->victim : h->local, h, p, cls);
+                void *x = atomic_load_explicit(&l->priv, memory_order_acquire);
+                if (x) fn(ctx, cls, 2 * k, x);
+                walk_ctx w = {fn, ctx, cls, 2 * k + 1};
+                char why[160];
+                if (sp_chain_walk(&l->shared, walk_one, &w, why, sizeof why) < 0) {
+                    snprintf(msg, msglen, "syncpool: P %u bucket %zu %s: %s", p,
+                             h->bucket[cls].size, k ? "victim" : "primary", why);
+                    return -1;
+                }
+            }
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,950 @@
+/* syncpool.c - a backend built from Go's sync.Pool: size-bucketed object reuse with per-thread
+ * caches, work stealing and a victim cache, over an underlying allocator.
+ *
+ * Lineage. The seed lecture's MultiLevelPool rounds each request up to a power of two from
+ * 16 B to 32 KiB and keeps one FixedSizePool (a sync.Pool) per size; anything larger is a
+ * plain allocation. Its Free accepts a slice back only when cap(b) is a bucket size, zeroes it
+ * "for safety" and Puts it; its Stats() prints allocs/frees/hits/misses that the Go code never
+ * increments. (Its getAllocSize also never returns 32 KiB: a 20 000 B request stops at 16 KiB,
+ * doubles to 32 KiB, hits `size >= 32*1024` and returns 20 000, a size no pool accepts back.
+ * Here 16 KiB < n <= 32 KiB uses the 32 KiB bucket.) The pool itself is Go's sync.Pool as
+ * src/sync/pool.go and poolqueue.go build it (specs/go-allocator.md section 6): per-P
+ * {private, shared poolChain}, steal from other Ps' tails, the victim cache of Go issue 22950,
+ * poolCleanup at every GC. Go's New() is the underlying allocator (libc, or `under=`).
+ *
+ * Glossary
+ *   bucket   one size class: powers of two min..max (default 16 B..32 KiB), or with fixed=N the
+ *            single bucket N rounded up to 16 (the lecture's FixedSizePool).
+ *   block    what the pools hold: a 16-byte header + the bucket's bytes, obtained from the
+ *            underlying allocator. The header {tag, info} records the bucket (info = index, or
+ *            size << 8 | 0xff for a large block); tag = salt ^ address ^ hash(info), salt
+ *            unique per heap. It is how free(p, 0) finds p's bucket (the lecture's cap(b)),
+ *            and how a foreign or corrupt pointer is refused (never pooled; counted; `check`
+ *            then fails). Cost: 16 bytes per block, counted in Sys and PoolBytesHeld.
+ *   P        a slot a thread takes when it first uses the heap (Go's P; `procs`, default 64,
+ *            per heap) and gives back on thread exit (pthread key destructor) or
+ *            thread_detach. A thread finds its P through a per-thread 8-way cache keyed by the
+ *            heap's unique id, behind a per-thread list of registrations (several heaps can
+ *            exist; a destroyed heap's id never comes back).
+ *   local    Go's poolLocal, one per (P, bucket), 128 bytes: a private slot, a shared
+ *            poolChain (sp_ring.c: single-producer pushHead/popHead, any-thread popTail),
+ *            and the owner's counters.
+ *   victim   the same array again: what the last cleanup moved out of the primary locals.
+ *
+ * Allocation (get), each step amortising the next:
+ *   1. size > max bucket: the underlying allocator, with a header (cold, noinline).
+ *   2. bucket index: one clz. The thread's registration: one TLS load and compare.
+ *   3. private slot: a relaxed load, then one exchange (cleanup may take it concurrently):
+ *      the whole fast path, lock-free.
+ *   4. own shared popHead (LIFO: cache-hot);
+ *   5. steal: popTail from the other Ps, (pid+i+1)%n;
+ *   6. victim: own victim private, then popTail across the victim shards;
+ *   7. New(): a fresh block from the underlying allocator (a miss).
+ *   Every bucket-size byte handed out adds to a per-thread pace; each 256 KiB (less for a small
+ *   gc_bytes) it is added to the heap's count, and crossing the trigger runs a cleanup.
+ * Free (put), the mirror:
+ *   1. read the header: not ours -> refuse (count); large -> the underlying allocator.
+ *   2. zero=1: memset (the lecture does it on every Free; off by default, measure it).
+ *   3. private slot empty: one release store. Else pushHead on own shared chain (a new
+ *      dequeue twice the size when full). Threads without a P give blocks back to the
+ *      underlying allocator.
+ * Cleanup (collect, or the trigger: every gc_bytes, default Go's GOGC=100 pacing: when the
+ *   bytes handed out since the last cycle exceed max(4 MiB, bytes obtained from the underlying
+ *   heap)): under gc_lock, per bucket and P: free the victims to the underlying allocator,
+ *   move primary private and shared into the victim shard. No stop-the-world: cleanup is one
+ *   more consumer (exchange/popTail) of the primary and the sole producer of the victim
+ *   chains; a block is taken by exactly one exchange or CAS (see sp_pool.c).
+ * realloc: the same bucket returns p; large to large uses the underlying realloc.
+ * alloc_aligned: align <= 16 is an ordinary get (every block is 16-aligned); larger
+ *   alignments are one unpooled block of size + align + 32 from the underlying allocator,
+ *   the total and the base pointer stored in the 16 bytes before the header.
+ * destroy returns every pooled block and every dequeue; blocks the caller never freed are
+ *   released only if the underlying heap's destroy releases them (libc's does not).
+ *
+ * Invariants (stats level 1; `check`, quiescent):
+ *   per bucket: held = misses - dropped - gets + puts = |private| + |shared| + |victims|;
+ *   every pooled block has a valid header of its bucket and sits in exactly one place;
+ *   under_bytes = sum_b (misses_b - dropped_b) * (size_b + 16) + large_live + 16 * large_n
+ *                 + aligned_extra   (large_n: live large and aligned blocks);
+ *   per dequeue: 0 <= head - tail <= slots, slots [tail, head) non-NULL.
+ */
+#include "sp_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+_Thread_local sp_tls_ent sp_tls_cache[SP_TLS_WAYS];
+
+/* The thread's full list of registrations (the cache above holds copies of some). */
+typedef struct sp_tlist {
+    unsigned n, cap;
+    sp_tls_ent ent[];
+} sp_tlist;
+
+static _Thread_local sp_tlist *tls_list;
+static _Thread_local int tls_creating; /* recursion guard for under= */
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER; /* guards live_heaps */
+static sp_heap *live_heaps;
+static _Atomic uint64_t next_heap_id = 1;
+
+/* ---------------------------------------------------------------------------------------
+ * threads -> P
+ * --------------------------------------------------------------------------------------- */
+
+/* live_lock held. The live heap with this id, or NULL. */
+static sp_heap *live_find(uint64_t id)
+{
+    for (sp_heap *h = live_heaps; h; h = h->next_live)
+        if (h->id == id) return h;
+    return NULL;
+}
+
+/* Give P e->pid of h back: private slots to the shared chains, pace to the heap. */
+static void proc_release(sp_heap *h, sp_tls_ent *e)
+{
+    sp_local_flush(h, e);
+    if (e->pace) sp_pace_flush(h, e);
+    atomic_store_explicit(&h->procs[e->pid].owned, 0, memory_order_release);
+}
+
+/* The cache copy of id written back into the list (pace lives in the cache copy). Can't
+ * fail. */
+static void cache_writeback(uint64_t id)
+{
+    sp_tls_ent *c = &sp_tls_cache[id & (SP_TLS_WAYS - 1)];
+    if (c->id != id || !tls_list) return;
+    for (unsigned i = 0; i < tls_list->n; i++)
+        if (tls_list->ent[i].id == id) tls_list->ent[i] = *c;
+}
+
+/* Drop entry i of this thread's list (and its cache copy). Can't fail. */
+static void list_remove(unsigned i)
+{
+    sp_tls_ent *c = &sp_tls_cache[tls_list->ent[i].id & (SP_TLS_WAYS - 1)];
+    if (c->id == tls_list->ent[i].id) c->id = 0;
+    tls_list->ent[i] = tls_list->ent[--tls_list->n];
+}
+
+/* pthread key destructor: the thread is exiting; give back every P it holds. Can't fail. */
+static void tls_exit(void *arg)
+{
+    sp_tlist *l = arg;
+    tls_list = l;
+    pthread_mutex_lock(&live_lock);
+    for (unsigned i = 0; i < l->n; i++) {
+        cache_writeback(l->ent[i].id);
+        sp_heap *h = live_find(l->ent[i].id);
+        if (h) proc_release(h, &l->ent[i]);
+    }
+    pthread_mutex_unlock(&live_lock);
+    memset(sp_tls_cache, 0, sizeof sp_tls_cache);
+    tls_list = NULL;
+    free(l);
+}
+
+/* pthread_once: the one process-wide key (never deleted). Can't fail (a failed key only
+ * loses the exit-time flush). */
+static void tls_key_make(void) { pthread_key_create(&tls_key, tls_exit); }
+
+/* Load the list entry at i into its cache way (writing back the entry it evicts). Returns
+ * the cache entry; can't fail. */
+static sp_tls_ent *cache_load(unsigned i)
+{
+    uint64_t id = tls_list->ent[i].id;
+    sp_tls_ent *c = &sp_tls_cache[id & (SP_TLS_WAYS - 1)];
+    if (c->id && c->id != id) cache_writeback(c->id);
+    *c = tls_list->ent[i];
+    return c;
+}
+
+/* The calling thread's registration with h, registering it (taking a free P) when it has
+ * none. Returns the cache entry, or NULL when every P of h is taken or memory ran out. */
+__attribute__((noinline, cold)) static sp_tls_ent *tls_slow(sp_heap *h)
+{
+    if (tls_list)
+        for (unsigned i = 0; i < tls_list->n; i++)
+            if (tls_list->ent[i].id == h->id) return cache_load(i);
+    pthread_once(&tls_once, tls_key_make);
+    pthread_mutex_lock(&live_lock);
+    /* Forget registrations with heaps that are gone. */
+    for (unsigned i = 0; tls_list && i < tls_list->n;) {
+        if (!live_find(tls_list->ent[i].id))
+            list_remove(i);
+        else
+            i++;
+    }
+    sp_tls_ent *res = NULL;
+    if (!tls_list || tls_list->n == tls_list->cap) {
+        unsigned cap = tls_list ? tls_list->cap * 2 : 4;
+        sp_tlist *nl = realloc(tls_list, sizeof(sp_tlist) + cap * sizeof(sp_tls_ent));
+        if (!nl) goto out;
+        if (!tls_list) nl->n = 0;
+        nl->cap = cap;
+        tls_list = nl;
+        pthread_setspecific(tls_key, nl);
+    }
+    for (unsigned p = 0; p < h->maxp; p++) {
+        int zero = 0;
+        if (atomic_load_explicit(&h->procs[p].owned, memory_order_relaxed) != 0) continue;
+        if (!atomic_compare_exchange_strong_explicit(&h->procs[p].owned, &zero, 1,
+                                                     memory_order_acq_rel,
+                                                     memory_order_relaxed))
+            continue;
+        unsigned hw = atomic_load_explicit(&h->hw, memory_order_relaxed);
+        while (hw < p + 1 &&
+               !atomic_compare_exchange_weak_explicit(&h->hw, &hw, p + 1, memory_order_acq_rel,
+                                                      memory_order_relaxed)) {
+        }
+        sp_tls_ent *e = &tls_list->ent[tls_list->n++];
+        e->id = h->id;
+        e->pid = p;
+        e->local = h->local + (size_t)p * h->nb;
+        e->pace = 0;
+        res = cache_load(tls_list->n - 1);
+        break;
+    }
+out:
+    pthread_mutex_unlock(&live_lock);
+    return res;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * get / put
+ * --------------------------------------------------------------------------------------- */
+
+/* Bucket index of a request of size <= max_size (0 for everything up to min_size, which
+ * also covers fixed=). Can't fail. */
+static inline unsigned bucket_of(const sp_heap *h, size_t size)
+{
+    if (size <= h->min_size) return 0;
+    return (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1)) - h->min_shift;
+}
+
+/* A large block (size > max bucket) from the underlying allocator. NULL when huge or OOM. */
+__attribute__((noinline)) static void *large_alloc(sp_heap *h, size_t size)
+{
+    if (size > (size_t)PTRDIFF_MAX - SP_HDR || (uint64_t)size > (UINT64_MAX >> 8)) return NULL;
+    char *base = h->under->alloc(h->under_heap, size + SP_HDR);
+    if (!base) return NULL;
+    sp_hdr_set(h, base, (uint64_t)size << 8 | SP_LARGE);
+    atomic_fetch_add_explicit(&h->under_bytes, size + SP_HDR, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->large_allocs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->large_live, size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->large_total, size, memory_order_relaxed);
+    sp_pace_add(h, size);
+    return base + SP_HDR;
+}
+
+/* Give a large block back to the underlying allocator. Can't fail. */
+static void large_free(sp_heap *h, void *p, size_t size)
+{
+    h->under->free(h->under_heap, (char *)p - SP_HDR, size + SP_HDR);
+    atomic_fetch_sub_explicit(&h->under_bytes, size + SP_HDR, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->large_frees, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&h->large_live, size, memory_order_relaxed);
+}
+
+/* get for a thread whose registration is not in the cache. As sp_get_slow. */
+__attribute__((noinline, cold)) static void *get_no_cache(sp_heap *h, unsigned cls)
+{
+    return sp_get_slow(h, tls_slow(h), cls);
+}
+
+/* vtable alloc (contract in allocator.h). NULL when huge or out of memory. */
+static void *sp_alloc(void *heap, size_t size)
+{
+    sp_heap *h = heap;
+    if (sp_unlikely(size > h->max_size)) return large_alloc(h, size);
+    unsigned cls = bucket_of(h, size);
+    sp_tls_ent *e = &sp_tls_cache[h->id & (SP_TLS_WAYS - 1)];
+    if (sp_unlikely(e->id != h->id)) return get_no_cache(h, cls);
+    sp_local *l = e->local + cls;
+    void *x = atomic_load_explicit(&l->priv, memory_order_relaxed);
+    if (sp_unlikely(x == NULL) ||
+        sp_unlikely((x = atomic_exchange_explicit(&l->priv, NULL, memory_order_acquire)) == NULL))
+        return sp_get_slow(h, e, cls);
+    SP_STAT_INC(l->gets);
+    SP_STAT_INC(l->hits);
+    size_t bs = h->bucket[cls].size;
+    if (sp_unlikely((e->pace += bs) >= h->pace_quantum)) sp_pace_flush(h, e);
+    SP_UNPOISON(x, bs);
+    return x;
+}
+
+/* An alloc_aligned block (align > 16): [base ... | total | base | header | p (aligned) ...]
+ * taken from the underlying allocator as one large block of total = size + align + 32
+ * bytes. Not pooled. Returns p, or NULL on a bad alignment, a huge size or OOM. */
+static void *sp_alloc_aligned(void *heap, size_t align, size_t size)
+{
+    sp_heap *h = heap;
+    if (align < sizeof(void *) || (align & (align - 1)) || align > ((size_t)1 << 30)) return NULL;
+    if (align <= AL_MIN_ALIGN) return sp_alloc(h, size);
+    if (size > (size_t)PTRDIFF_MAX - align - 2 * SP_HDR || (uint64_t)size > (UINT64_MAX >> 8))
+        return NULL;
+    size_t total = size + align + 2 * SP_HDR;
+    char *base = h->under->alloc(h->under_heap, total);
+    if (!base) return NULL;
+    char *p = (char *)(((uintptr_t)base + 2 * SP_HDR + align - 1) & ~(uintptr_t)(align - 1));
+    uint64_t t = total;
+    memcpy(p - 32, &t, sizeof t);
+    memcpy(p - 24, &base, sizeof base);
+    sp_hdr_set(h, p - SP_HDR, (uint64_t)size << 8 | SP_ALIGNED);
+    atomic_fetch_add_explicit(&h->under_bytes, total, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->aligned_extra, total - size - SP_HDR, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->large_allocs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->large_live, size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->large_total, size, memory_order_relaxed);
+    sp_pace_add(h, size);
+    return p;
+}
+
+/* Give an alloc_aligned block back to the underlying allocator. Can't fail. */
+static void aligned_free(sp_heap *h, void *p, size_t size)
+{
+    uint64_t total;
+    char *base;
+    memcpy(&total, (char *)p - 32, sizeof total);
+    memcpy(&base, (char *)p - 24, sizeof base);
+    h->under->free(h->under_heap, base, (size_t)total);
+    atomic_fetch_sub_explicit(&h->under_bytes, total, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&h->aligned_extra, total - size - SP_HDR, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->large_frees, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&h->large_live, size, memory_order_relaxed);
+}
+
+/* A pointer whose header is not one of this heap's pooled buckets: a large or aligned block,
+ * or a foreign/corrupt pointer (refused: never pooled, counted, reported by check). */
+__attribute__((noinline, cold)) static void free_other(sp_heap *h, void *p, uint64_t info)
+{
+    if (info != UINT64_MAX && (info & 0xff) == SP_LARGE) {
+        large_free(h, p, (size_t)(info >> 8));
+        return;
+    }
+    if (info != UINT64_MAX && (info & 0xff) == SP_ALIGNED) {
+        aligned_free(h, p, (size_t)(info >> 8));
+        return;
+    }
+    atomic_fetch_add_explicit(&h->rejected, 1, memory_order_relaxed);
+}
+
+/* put for a thread whose registration is not in the cache. Can't fail. */
+__attribute__((noinline, cold)) static void put_no_cache(sp_heap *h, unsigned cls, void *p)
+{
+    sp_tls_ent *e = tls_slow(h);
+#if SP_STATS
+    if (e) SP_STAT_INC(e->local[cls].puts);
+#endif
+    sp_put_slow(h, e, cls, p);
+}
+
+/* vtable free. Can't fail (a foreign pointer is refused and counted). */
+static void sp_free(void *heap, void *p, size_t size)
+{
+    (void)size; /* the header knows the bucket; a wrong hint cannot misfile a block */
+    if (sp_unlikely(p == NULL)) return;
+    sp_heap *h = heap;
+    uint64_t info = sp_hdr_info(h, p);
+    if (sp_unlikely(info >= h->nb)) {
+        free_other(h, p, info);
+        return;
+    }
+    unsigned cls = (unsigned)info;
+    size_t bs = h->bucket[cls].size;
+    if (h->zero) memset(p, 0, bs);
+    SP_POISON(p, bs);
+    sp_tls_ent *e = &sp_tls_cache[h->id & (SP_TLS_WAYS - 1)];
+    if (sp_unlikely(e->id != h->id)) {
+        put_no_cache(h, cls, p);
+        return;
+    }
+    sp_local *l = e->local + cls;
+    SP_STAT_INC(l->puts);
+    if (sp_likely(atomic_load_explicit(&l->priv, memory_order_relaxed) == NULL)) {
+        atomic_store_explicit(&l->priv, p, memory_order_release);
+        return;
+    }
+    sp_put_slow(h, e, cls, p);
+}
+
+/* vtable realloc. NULL on failure (or a foreign p), p then unchanged. */
+static void *sp_realloc(void *heap, void *p, size_t old_size, size_t new_size)
+{
+    sp_heap *h = heap;
+    (void)old_size;
+    if (!p) return sp_alloc(h, new_size);
+    uint64_t info = sp_hdr_info(h, p);
+    size_t usable;
+    if (info == UINT64_MAX) {
+        atomic_fetch_add_explicit(&h->rejected, 1, memory_order_relaxed);
+        return NULL;
+    }
+    if (info < h->nb) {
+        usable = h->bucket[info].size;
+        if (new_size <= h->max_size && bucket_of(h, new_size) == info) return p;
+    } else {
+        usable = (size_t)(info >> 8);
+        if ((info & 0xff) == SP_LARGE && new_size > h->max_size && h->under->realloc) {
+            if (new_size > (size_t)PTRDIFF_MAX - SP_HDR) return NULL;
+            char *nb = h->under->realloc(h->under_heap, (char *)p - SP_HDR, usable + SP_HDR,
+                                         new_size + SP_HDR);
+            if (!nb) return NULL;
+            sp_hdr_set(h, nb, (uint64_t)new_size << 8 | SP_LARGE);
+            atomic_fetch_add_explicit(&h->under_bytes, new_size - usable, memory_order_relaxed);
+            atomic_fetch_add_explicit(&h->large_live, new_size - usable, memory_order_relaxed);
+            if (new_size > usable) {
+                atomic_fetch_add_explicit(&h->large_total, new_size - usable,
+                                          memory_order_relaxed);
+                sp_pace_add(h, new_size - usable);
+            }
+            return nb + SP_HDR;
+        }
+    }
+    void *q = sp_alloc(h, new_size);
+    if (!q) return NULL;
+    memcpy(q, p, usable < new_size ? usable : new_size);
+    sp_free(h, p, 0);
+    return q;
+}
+
+/* vtable usable_size: the bucket size, or a large block's size; 0 for a foreign p. */
+static size_t sp_usable_size(void *heap, const void *p)
+{
+    sp_heap *h = heap;
+    uint64_t info = sp_hdr_info(h, p);
+    if (info < h->nb) return h->bucket[info].size;
+    if (info != UINT64_MAX && ((info & 0xff) == SP_LARGE || (info & 0xff) == SP_ALIGNED))
+        return (size_t)(info >> 8);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * options, create, destroy
+ * --------------------------------------------------------------------------------------- */
+
+typedef struct sp_opts {
+    int zero;
+    size_t min, max, fixed;
+    int min_set, max_set, gc_set;
+    uint64_t gc_bytes;
+    char under[32];
+    unsigned procs;
+} sp_opts;
+
+static const char *const opt_keys[] = {"zero", "min", "max", "fixed", "gc_bytes", "under",
+                                       "procs"};
+#define OPT_KEYS_TEXT "zero, min, max, fixed, gc_bytes, under, procs"
+
+/* "123", "64k", "4m", "1g" (binary units). Returns 0, or -1 on junk/overflow. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    if (!isdigit((unsigned char)*s)) return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno) return -1;
+    unsigned shift = 0;
+    switch (tolower((unsigned char)*end)) {
+    case 'k': shift = 10; end++; break;
+    case 'm': shift = 20; end++; break;
+    case 'g': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end || (shift && v > (UINT64_MAX >> shift))) return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/* 1 when v is a power of two. Can't fail. */
+static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
+
+/* Apply key=val to o. Returns 0, or -1 with one line in err. */
+static int opt_set(sp_opts *o, const char *key, size_t klen, const char *val, char *err,
+                   size_t errlen, const char *from)
+{
+    uint64_t v = 0;
+    int known = -1;
+    for (unsigned i = 0; i < sizeof opt_keys / sizeof opt_keys[0]; i++)
+        if (strlen(opt_keys[i]) == klen && strncmp(opt_keys[i], key, klen) == 0) known = (int)i;
+    if (known < 0) {
+        snprintf(err, errlen, "syncpool: unknown option \"%.*s\" in %s (known: " OPT_KEYS_TEXT ")",
+                 (int)klen, key, from);
+        return -1;
+    }
+    if (known != 5 && parse_size(val, &v) != 0) {
+        snprintf(err, errlen, "syncpool: option %s=\"%s\" in %s is not a number", opt_keys[known],
+                 val, from);
+        return -1;
+    }
+    switch (known) {
+    case 0:
+        if (v > 1) goto bad;
+        o->zero = (int)v;
+        break;
+    case 1:
+    case 2:
+        if (!is_pow2(v) || v < SP_MIN_BUCKET || v > SP_MAX_BUCKET_LIMIT) goto bad;
+        if (known == 1) o->min = v, o->min_set = 1;
+        else o->max = v, o->max_set = 1;
+        break;
+    case 3:
+        if (v < 1 || v > SP_MAX_BUCKET_LIMIT) goto bad;
+        o->fixed = v;
+        break;
+    case 4:
+        o->gc_bytes = v;
+        o->gc_set = 1;
+        break;
+    case 5:
+        if (strlen(val) >= sizeof o->under) goto bad;
+        strcpy(o->under, val);
+        break;
+    case 6:
+        if (v < 1 || v > 1024) goto bad;
+        o->procs = (unsigned)v;
+        break;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen,
+             "syncpool: bad %s=\"%s\" in %s (zero: 0|1; min, max: powers of two 16..1m; "
+             "fixed: 1..1m; procs: 1..1024; under: a backend name)",
+             opt_keys[known], val, from);
+    return -1;
+}
+
+/* Defaults, then ALLOCLAB_SYNCPOOL_<KEY>, then the options string. 0 or -1 + err. */
+static int opts_read(sp_opts *o, const char *options, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof *o);
+    o->min = 16;
+    o->max = 32768;
+    o->procs = 64;
+    strcpy(o->under, "libc");
+    for (unsigned i = 0; i < sizeof opt_keys / sizeof opt_keys[0]; i++) {
+        char name[64] = "ALLOCLAB_SYNCPOOL_";
+        size_t n = strlen(name);
+        for (const char *k = opt_keys[i]; *k && n + 1 < sizeof name; k++)
+            name[n++] = (char)toupper((unsigned char)*k);
+        name[n] = 0;
+        const char *v = getenv(name);
+        if (v && opt_set(o, opt_keys[i], strlen(opt_keys[i]), v, err, errlen, name) != 0)
+            return -1;
+    }
+    const char *s = options ? options : "";
+    while (*s) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        if (len) {
+            char item[256];
+            if (len >= sizeof item) {
+                snprintf(err, errlen, "syncpool: option too long: \"%.40s...\"", s);
+                return -1;
+            }
+            memcpy(item, s, len);
+            item[len] = 0;
+            char *eq = strchr(item, '=');
+            if (!eq) {
+                snprintf(err, errlen, "syncpool: option \"%s\" is not key=value (known: "
+                         OPT_KEYS_TEXT ")", item);
+                return -1;
+            }
+            if (opt_set(o, item, (size_t)(eq - item), eq + 1, err, errlen, "options") != 0)
+                return -1;
+        }
+        s += len + (end ? 1 : 0);
+    }
+    if (o->min > o->max) {
+        snprintf(err, errlen, "syncpool: min=%zu is above max=%zu", o->min, o->max);
+        return -1;
+    }
+    if (o->fixed && (o->min_set || o->max_set)) {
+        snprintf(err, errlen, "syncpool: fixed= excludes min= and max=");
+        return -1;
+    }
+    return 0;
+}
+
+/* Free the heap's own memory (not the blocks). Can't fail. */
+static void heap_free(sp_heap *h)
+{
+    free(h->local);
+    free(h->victim);
+    free(h->procs);
+    pthread_mutex_destroy(&h->gc_lock);
+    free(h);
+}
+
+/* vtable create. NULL + one line in err on a bad option or out of memory; nothing leaks. */
+static void *sp_create(const char *options, char *err, size_t errlen)
+{
+    sp_opts o;
+    if (opts_read(&o, options, err, errlen) != 0) return NULL;
+    if (strcmp(o.under, "syncpool") == 0 || tls_creating) {
+        snprintf(err, errlen, "syncpool: under=%s would make syncpool pool into itself",
+                 o.under);
+        return NULL;
+    }
+    const al_backend *ub = al_backend_find(o.under);
+    if (!ub) {
+        snprintf(err, errlen, "syncpool: under=%s: no such backend", o.under);
+        return NULL;
+    }
+    if (!(ub->caps & AL_CAP_THREAD_SAFE) || (ub->caps & AL_CAP_PRELOAD)) {
+        snprintf(err, errlen, "syncpool: under=%s: needs an in-process thread-safe backend",
+                 o.under);
+        return NULL;
+    }
+    sp_heap *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "syncpool: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&h->gc_lock, NULL);
+    if (o.fixed) {
+        size_t f = (o.fixed + 15) & ~(size_t)15;
+        h->fixed = 1;
+        h->min_size = h->max_size = f;
+        h->nb = 1;
+        h->bucket[0].size = f;
+    } else {
+        h->min_size = o.min;
+        h->max_size = o.max;
+        h->min_shift = (unsigned)__builtin_ctzll(o.min);
+        h->nb = (unsigned)__builtin_ctzll(o.max) - h->min_shift + 1;
+        for (unsigned b = 0; b < h->nb; b++) h->bucket[b].size = o.min << b;
+    }
+    h->zero = o.zero;
+    h->maxp = o.procs;
+    if (!o.gc_set) {
+        h->gc_mode = 2;
+    } else if (o.gc_bytes == 0) {
+        h->gc_mode = 0;
+    } else {
+        h->gc_mode = 1;
+        h->gc_bytes = o.gc_bytes;
+    }
+    h->pace_quantum = (uint64_t)256 << 10;
+    if (h->gc_mode == 1 && h->gc_bytes / 8 < h->pace_quantum)
+        h->pace_quantum = h->gc_bytes / 8 ? h->gc_bytes / 8 : 1;
+    size_t n = (size_t)h->maxp * h->nb;
+    h->locals_bytes = 2 * n * sizeof(sp_local) + h->maxp * sizeof(sp_proc);
+    if (posix_memalign((void **)&h->local, SP_PAD, n * sizeof(sp_local)) != 0) h->local = NULL;
+    if (posix_memalign((void **)&h->victim, SP_PAD, n * sizeof(sp_local)) != 0) h->victim = NULL;
+    if (posix_memalign((void **)&h->procs, 64, h->maxp * sizeof(sp_proc)) != 0) h->procs = NULL;
+    if (!h->local || !h->victim || !h->procs) {
+        heap_free(h);
+        snprintf(err, errlen, "syncpool: out of memory");
+        return NULL;
+    }
+    memset(h->local, 0, n * sizeof(sp_local));
+    memset(h->victim, 0, n * sizeof(sp_local));
+    memset(h->procs, 0, h->maxp * sizeof(sp_proc));
+    for (size_t i = 0; i < n; i++) {
+        sp_chain_init(&h->local[i].shared);
+        sp_chain_init(&h->victim[i].shared);
+    }
+    char uerr[200] = "";
+    tls_creating = 1;
+    h->under = ub;
+    h->under_heap = ub->create(NULL, uerr, sizeof uerr);
+    tls_creating = 0;
+    if (!h->under_heap) {
+        snprintf(err, errlen, "syncpool: under=%s: %s", o.under, uerr);
+        heap_free(h);
+        return NULL;
+    }
+    snprintf(h->under_name, sizeof h->under_name, "%s", o.under);
+    h->id = atomic_fetch_add(&next_heap_id, 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    h->salt = (h->id * UINT64_C(0xbf58476d1ce4e5b9)) ^ (uint64_t)(uintptr_t)h ^
+              ((uint64_t)ts.tv_nsec << 20) ^ UINT64_C(0x5350434f4f4c2121);
+    pthread_mutex_lock(&live_lock);
+    h->next_live = live_heaps;
+    live_heaps = h;
+    pthread_mutex_unlock(&live_lock);
+    return h;
+}
+
+/* vtable destroy: every pooled block and dequeue goes back. Can't fail. */
+static void sp_destroy(void *heap)
+{
+    sp_heap *h = heap;
+    pthread_mutex_lock(&live_lock);
+    for (sp_heap **pp = &live_heaps; *pp; pp = &(*pp)->next_live)
+        if (*pp == h) {
+            *pp = h->next_live;
+            break;
+        }
+    pthread_mutex_unlock(&live_lock);
+    /* This thread's registration dies with the heap (other threads' entries are stale ids,
+     * dropped at their next registration or exit). */
+    for (unsigned i = 0; tls_list && i < tls_list->n; i++)
+        if (tls_list->ent[i].id == h->id) {
+            list_remove(i);
+            break;
+        }
+    sp_pools_drain(h);
+    h->under->destroy(h->under_heap);
+    heap_free(h);
+}
+
+/* vtable thread_detach: flush this thread's private slots, give its P back. Can't fail. */
+static void sp_thread_detach(void *heap)
+{
+    sp_heap *h = heap;
+    for (unsigned i = 0; tls_list && i < tls_list->n; i++) {
+        if (tls_list->ent[i].id != h->id) continue;
+        cache_writeback(h->id);
+        proc_release(h, &tls_list->ent[i]);
+        list_remove(i);
+        return;
+    }
+}
+
+/* vtable collect: one pool cleanup (waits for a running one). Can't fail. */
+static void sp_collect(void *heap) { sp_cleanup(heap, 1); }
+
+/* ---------------------------------------------------------------------------------------
+ * stats and check
+ * --------------------------------------------------------------------------------------- */
+
+unsigned sp_bucket_count(void *heap) { return ((sp_heap *)heap)->nb; }
+
+int sp_bucket_stats_get(void *heap, unsigned cls, sp_bucket_stats *out)
+{
+    sp_heap *h = heap;
+    if (cls >= h->nb) return -1;
+    memset(out, 0, sizeof *out);
+    sp_bucket *b = &h->bucket[cls];
+    out->size = b->size;
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+    out->gets = LD(b->gets);
+    out->puts = LD(b->puts);
+    out->hits = LD(b->hits);
+    out->misses = LD(b->misses);
+    out->steals = LD(b->steals);
+    out->victim_hits = LD(b->victim_hits);
+    out->dropped = LD(b->dropped);
+    for (unsigned p = 0; p < h->maxp; p++) {
+        sp_local *l = &h->local[(size_t)p * h->nb + cls];
+        out->gets += LD(l->gets);
+        out->puts += LD(l->puts);
+        out->hits += LD(l->hits);
+        out->misses += LD(l->misses);
+        out->steals += LD(l->steals);
+        out->victim_hits += LD(l->victim_hits);
+    }
+#undef LD
+    int64_t held = (int64_t)(out->misses - out->dropped - out->gets + out->puts);
+    out->held_blocks = held > 0 ? (uint64_t)held : 0;
+    return 0;
+}
+
+/* vtable stats. Returns 0; can't fail (racy sums while threads run). */
+static int sp_stats(void *heap, al_stats *s)
+{
+    sp_heap *h = heap;
+    memset(s, 0, sizeof *s);
+    uint64_t large_n = atomic_load(&h->large_allocs), large_f = atomic_load(&h->large_frees);
+    s->num_gc = atomic_load(&h->num_gc);
+    s->sys = atomic_load(&h->under_bytes) + atomic_load(&h->meta_bytes) + h->locals_bytes;
+    s->present = AL_STAT_BIT(num_gc) | AL_STAT_BIT(sys);
+#if SP_STATS
+    uint64_t gets = 0, puts = 0, live_bytes = 0, total = 0;
+    for (unsigned b = 0; b < h->nb; b++) {
+        sp_bucket_stats bs;
+        sp_bucket_stats_get(h, b, &bs);
+        gets += bs.gets;
+        puts += bs.puts;
+        s->pool_gets += bs.gets;
+        s->pool_puts += bs.puts;
+        s->pool_hits += bs.hits;
+        s->pool_misses += bs.misses;
+        s->pool_steals += bs.steals;
+        s->pool_victim_hits += bs.victim_hits;
+        s->pool_bytes_held += bs.held_blocks * (bs.size + SP_HDR);
+        if (bs.gets > bs.puts) live_bytes += (bs.gets - bs.puts) * bs.size;
+        total += bs.gets * bs.size;
+    }
+    s->mallocs = gets + large_n;
+    s->frees = puts + large_f;
+    s->heap_objects = s->mallocs > s->frees ? s->mallocs - s->frees : 0;
+    s->alloc_bytes = live_bytes + atomic_load(&h->large_live);
+    s->total_alloc = total + atomic_load(&h->large_total);
+    s->present |= AL_STAT_BIT(mallocs) | AL_STAT_BIT(frees) | AL_STAT_BIT(heap_objects) |
+                  AL_STAT_BIT(alloc_bytes) | AL_STAT_BIT(total_alloc) |
+                  AL_STAT_BIT(pool_gets) | AL_STAT_BIT(pool_puts) | AL_STAT_BIT(pool_hits) |
+                  AL_STAT_BIT(pool_misses) | AL_STAT_BIT(pool_steals) |
+                  AL_STAT_BIT(pool_victim_hits) | AL_STAT_BIT(pool_bytes_held);
+#else
+    (void)large_n;
+    (void)large_f;
+#endif
+    return 0;
+}
+
+int sp_stats_text(void *heap, char *buf, size_t len)
+{
+    sp_heap *h = heap;
+    int n = snprintf(buf, len, "syncpool (%s) statistics:\n", h->fixed ? "FixedSizePool" : "MultiLevelPool");
+    for (unsigned b = 0; b < h->nb; b++) {
+        sp_bucket_stats s;
+        sp_bucket_stats_get(h, b, &s);
+        if (!s.gets && !s.puts) continue;
+        size_t off = n < 0 ? 0 : (size_t)n < len ? (size_t)n : len;
+        n += snprintf(buf + off, len - off,
+                      " size %zu: gets=%llu, puts=%llu, hits=%llu, misses=%llu, steals=%llu, "
+                      "victim hits=%llu, dropped=%llu, held=%llu\n",
+                      s.size, (unsigned long long)s.gets, (unsigned long long)s.puts,
+                      (unsigned long long)s.hits, (unsigned long long)s.misses,
+                      (unsigned long long)s.steals, (unsigned long long)s.victim_hits,
+                      (unsigned long long)s.dropped, (unsigned long long)s.held_blocks);
+    }
+    return n;
+}
+
+typedef struct check_ctx {
+    sp_heap *h;
+    struct { void *p; unsigned cls; int where; } *v;
+    size_t n, cap;
+    int oom;
+    uint64_t per_bucket[SP_MAX_BUCKETS];
+} check_ctx;
+
+/* sp_pools_walk callback: remember p (on OOM sets k->oom). Can't fail. */
+static void check_collect(void *c, unsigned cls, int where, void *p)
+{
+    check_ctx *k = c;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 1024;
+        void *nv = realloc(k->v, cap * sizeof *k->v);
+        if (!nv) {
+            k->oom = 1;
+            return;
+        }
+        k->v = nv;
+        k->cap = cap;
+    }
+    k->v[k->n].p = p;
+    k->v[k->n].cls = cls;
+    k->v[k->n].where = where;
+    k->n++;
+    k->per_bucket[cls]++;
+}
+
+/* qsort order by address. Can't fail. */
+static int ptr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static const char *const where_name[] = {"private", "shared", "victim private", "victim shared"};
+
+uint64_t sp_count_held(void *heap)
+{
+    check_ctx k = {.h = heap};
+    char msg[8];
+    sp_pools_walk(heap, check_collect, &k, msg, sizeof msg);
+    free(k.v);
+    return k.n;
+}
+
+/* vtable check (quiescent). 0, or -1 + the broken invariant in msg. */
+static int sp_check(void *heap, char *msg, size_t msglen)
+{
+    sp_heap *h = heap;
+    check_ctx k = {.h = h};
+    int rc = -1;
+    uint64_t rej = atomic_load(&h->rejected);
+    if (rej) {
+        snprintf(msg, msglen,
+                 "syncpool: %llu free/realloc calls passed a block whose header is not this "
+                 "heap's (foreign or corrupt); refused",
+                 (unsigned long long)rej);
+        return -1;
+    }
+    if (sp_pools_walk(h, check_collect, &k, msg, msglen) != 0) goto out;
+    if (k.oom) {
+        snprintf(msg, msglen, "syncpool: check ran out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < k.n; i++) {
+        SP_UNPOISON((char *)k.v[i].p - SP_HDR, SP_HDR);
+        uint64_t info = sp_hdr_info(h, k.v[i].p);
+        if (info != k.v[i].cls) {
+            snprintf(msg, msglen,
+                     "syncpool: block %p in bucket %zu (%s) has a foreign or corrupt header",
+                     k.v[i].p, h->bucket[k.v[i].cls].size, where_name[k.v[i].where]);
+            goto out;
+        }
+    }
+    /* The entries start with the pointer: sort by it, neighbours must differ. */
+    if (k.n) qsort(k.v, k.n, sizeof *k.v, ptr_cmp);
+    for (size_t i = 1; i < k.n; i++)
+        if (k.v[i].p == k.v[i - 1].p) {
+            snprintf(msg, msglen, "syncpool: block %p is in two places (%s and %s)", k.v[i].p,
+                     where_name[k.v[i - 1].where], where_name[k.v[i].where]);
+            goto out;
+        }
+#if SP_STATS
+    uint64_t under = 0;
+    for (unsigned b = 0; b < h->nb; b++) {
+        sp_bucket_stats s;
+        sp_bucket_stats_get(h, b, &s);
+        int64_t held = (int64_t)(s.misses - s.dropped - s.gets + s.puts);
+        if (held != (int64_t)k.per_bucket[b]) {
+            snprintf(msg, msglen,
+                     "syncpool: bucket %zu: misses - dropped - gets + puts = %lld but %llu "
+                     "blocks are pooled",
+                     s.size, (long long)held, (unsigned long long)k.per_bucket[b]);
+            goto out;
+        }
+        under += (s.misses - s.dropped) * (s.size + SP_HDR);
+    }
+    under += atomic_load(&h->large_live) + atomic_load(&h->aligned_extra) +
+             SP_HDR * (atomic_load(&h->large_allocs) - atomic_load(&h->large_frees));
+    if (under != atomic_load(&h->under_bytes)) {
+        snprintf(msg, msglen, "syncpool: under_bytes = %llu but the blocks account for %llu",
+                 (unsigned long long)atomic_load(&h->under_bytes), (unsigned long long)under);
+        goto out;
+    }
+#endif
+    rc = 0;
+out:
+    free(k.v);
+    return rc;
+}
+
+/* vtable version. A static string; can't fail. */
+static const char *sp_version(void)
+{
+    return "syncpool 1 (Go sync.Pool design: per-P private+poolChain, victim cache; "
+           "buckets 16 B..32 KiB by default)";
+}
+
+const al_backend al_backend_syncpool = {
+    .abi = AL_ABI_VERSION,
+    .name = "syncpool",
+    .desc = "Go sync.Pool per power-of-two bucket (the lecture's MultiLevelPool) over libc",
+    .caps = AL_CAP_THREAD_SAFE,
+    .create = sp_create,
+    .destroy = sp_destroy,
+    .alloc = sp_alloc,
+    .free = sp_free,
+    .realloc = sp_realloc,
+    .alloc_aligned = sp_alloc_aligned,
+    .usable_size = sp_usable_size,
+    .thread_detach = sp_thread_detach,
+    .collect = sp_collect,
+    .stats = sp_stats,
+    .check = sp_check,
+    .version = sp_version,
+};
