@@ -407,6 +407,34 @@ Test(gotiered_threads, thread_exit_flushes_and_dead_heaps_are_ignored)
     }
 }
 
+Test(gotiered_threads, many_heaps_on_one_thread_evict_caches)
+{
+    enum { NH = 12, NO = 300 };
+    void *h[NH];
+    char *v[NH][NO];
+    for (int i = 0; i < NH; i++) h[i] = mk(i & 1 ? "free=reuse,scavenger=off" : "scavenger=off");
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < NH; i++)
+            for (int k = 0; k < NO; k++) {
+                v[i][k] = B->alloc(h[i], (size_t)(k % 90) + 1);
+                memset(v[i][k], i, (size_t)(k % 90) + 1);
+            }
+        for (int i = 0; i < NH; i++)
+            for (int k = 0; k < NO; k++)
+                cr_assert_eq(v[i][k][0], i, "heap %d object %d", i, k);
+        for (int i = NH - 1; i >= 0; i--) {
+            for (int k = 0; k < NO; k++) B->free(h[i], v[i][k], 0);
+            must_check(h[i]);
+        }
+    }
+    for (int i = 0; i < NH; i++) {
+        al_stats st;
+        B->stats(h[i], &st);
+        cr_expect_eq(st.heap_objects, 0u, "heap %d", i);
+        B->destroy(h[i]);
+    }
+}
+
 /* ---- memory back to the OS ---- */
 
 Test(gotiered_scavenger, background_thread_returns_free_pages)

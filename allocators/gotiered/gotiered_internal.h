@@ -64,7 +64,7 @@
 #define GT_TINY_PIN 64          /* a tiny block's count while an mcache allocates from it */
 #define GT_MAX_NELEMS 1024      /* class 1: 8 KiB / 8 B */
 #define GT_BITWORDS (GT_MAX_NELEMS / 64)
-#define GT_MAX_REQUEST ((size_t)1 << 46)                /* beyond this: NULL, no mmap tried */
+#define GT_MAX_REQUEST ((size_t)1 << 44) /* 16 TiB: beyond this NULL, no mmap tried (npages fits 32 bits) */
 
 /* ---- size classes (sizeclasses.c, tables generated at build time) ---- */
 extern const uint32_t gt_class_size[GT_NCLASS];
