@@ -30,8 +30,9 @@
  *   1. TLS: the thread's cache for this heap (one compare of heap pointer + generation).
  *   2. size < 16 and tiny on: bump inside the current 16 B block (no atomic; see tiny.c).
  *   3. size class by table lookup (Go's, except that 17..24 B use the 32 B class: allocator.h
- *      promises 16-byte alignment from 16 B up, Go's 24 B class gives 8); mcache fast path: bit = ctz(allocCache), clear it,
- *      return wbase + bit * elemsize (about 6 instructions, no lock, no atomic).
+ *      promises 16-byte alignment from 16 B up, Go's 24 B class gives 8); then the mcache
+ *      fast path: bit = ctz(allocCache), clear it, return wbase + bit * elemsize (about 6
+ *      instructions, no lock, no atomic; about 20 for the whole alloc entry).
  *   4. word exhausted: next bitmap word of the same span (amortises 64 objects).
  *   5. span exhausted: sweep it in place (frees that landed on it come back without a lock);
  *      keep it when >= 1/4 came back.
@@ -68,6 +69,13 @@
  *   tiny block: cnt == live sub-objects; while a cache pins it as current,
  *               cnt == GT_TINY_PIN - frees by other threads (its own frees are counted locally)
  *   HeapObjects == Mallocs - Frees;  Alloc == TotalAlloc - freed bytes.
+ *
+ * Space bounds: a small object wastes at most its class's Go "max waste" (12.5% or less from
+ * 48 B up; the classes below 48 B round up by at most 15 B); a span's tail is at most 1/8 of
+ * it; a live tiny sub-object keeps its whole 16 B block (worst case 16x for 1-byte objects,
+ * Go's 2x figure assumes mixed sizes); spans are freed only when empty, so a sparse span holds
+ * its pages (Go's fragmentation shape, no compaction); free pages beyond inuse/10 + 1 MiB go
+ * back to the OS within a few 100 ms (background) or at once on collect.
  *
  * Options (create() string "key=value,..." over environment ALLOCLAB_GOTIERED_<KEY>):
  *   scavenger=on|off (background scavenger thread), tiny=on|off, free=sweep|reuse.
@@ -158,6 +166,8 @@ static int opts_parse(gt_opts *o, const char *options, char *err, size_t errlen)
 
 #define GT_HEAP_MAP (((sizeof(gt_heap) + 4095) / 4096) * 4096)
 
+/* vtable create: options from the environment and `options`; NULL with a one-line message
+ * on a bad option or when mmap fails (nothing is left allocated then). */
 static void *gotiered_create(const char *options, char *err, size_t errlen)
 {
     gt_opts o;
@@ -181,6 +191,7 @@ static void *gotiered_create(const char *options, char *err, size_t errlen)
     return h;
 }
 
+/* vtable destroy: stop the scavenger, unmap every arena and metadata region. Can't fail. */
 static void gotiered_destroy(void *heap)
 {
     gt_heap *h = heap;
@@ -207,6 +218,8 @@ static GT_NOINLINE void *alloc_slow(gt_heap *h, size_t size)
                                                     : gt_size_to_class128[(size - 1024 + 127) >> 7]);
 }
 
+/* vtable alloc: the fast path of the architecture comment. NULL when out of memory or when
+ * size is larger than 16 TiB. */
 static void *gotiered_alloc(void *heap, size_t size)
 {
     gt_heap *h = heap;
@@ -256,6 +269,7 @@ static GT_NOINLINE void free_slow(gt_heap *h, gt_span *s, uintptr_t q)
     else gt_bits_free(h, s, q);
 }
 
+/* vtable free: any thread, any block; the size hint is only checked (debug). Can't fail. */
 static void gotiered_free(void *heap, void *p, size_t size)
 {
     (void)size;
@@ -291,6 +305,8 @@ static void gotiered_free(void *heap, void *p, size_t size)
     free_slow(h, s, (uintptr_t)p);
 }
 
+/* Bytes usable at p: class size, tiny sub-object size, or up to the end of a large span.
+ * Can't fail. */
 static size_t gotiered_usable_size(void *heap, const void *p)
 {
     (void)heap;
@@ -300,6 +316,8 @@ static size_t gotiered_usable_size(void *heap, const void *p)
     return s->elemsize;
 }
 
+/* In place while the new size fits and still uses over half of the block, else
+ * alloc + copy + free. NULL (p untouched) when out of memory. */
 static void *gotiered_realloc(void *heap, void *p, size_t old_size, size_t new_size)
 {
     if (!p) return gotiered_alloc(heap, new_size);
@@ -314,6 +332,7 @@ static void *gotiered_realloc(void *heap, void *p, size_t old_size, size_t new_s
     return q;
 }
 
+/* NULL on a bad alignment, an alignment above 32 MiB, or out of memory. */
 static void *gotiered_alloc_aligned(void *heap, size_t align, size_t size)
 {
     gt_heap *h = heap;
@@ -332,6 +351,8 @@ static void *gotiered_alloc_aligned(void *heap, size_t align, size_t size)
 
 static void gotiered_thread_detach(void *heap) { gt_mcache_detach(heap); }
 
+/* Flush this thread's cache, sweep every central list (empty spans go back to the mheap),
+ * release all free pages to the OS and drop metadata chunks when none is in use. Can't fail. */
 static void gotiered_collect(void *heap)
 {
     gt_heap *h = heap;
@@ -348,6 +369,7 @@ static void gotiered_collect(void *heap)
 
 /* ---- stats ---- */
 
+/* MemStats figures; see notes-gotiered.md for what is counted. Returns 0; can't fail. */
 static int gotiered_stats(void *heap, al_stats *out)
 {
     gt_heap *h = heap;
@@ -397,6 +419,7 @@ static int gotiered_stats(void *heap, al_stats *out)
         return -1;                             \
     } while (0)
 
+/* 0 when s's bitmaps agree with alloc_count (skipped for a cached span), else -1 + msg. */
 static int check_span_bits(const gt_span *s, int cached, char *msg, size_t msglen)
 {
     unsigned n = 0;
@@ -433,6 +456,8 @@ static int check_list(gt_heap *h, unsigned spc, gt_span *l, unsigned state, char
     return 0;
 }
 
+/* Every invariant of the architecture comment; 0, or -1 with the first broken one in msg.
+ * Heap must be quiescent. */
 static int gotiered_check(void *heap, char *msg, size_t msglen)
 {
     gt_heap *h = heap;
@@ -538,12 +563,14 @@ out:
 /* ---- debug ---- */
 
 #ifdef GOTIERED_DEBUG
+/* Print what went wrong and the pointer, then abort. Does not return. */
 void gt_debug_fail(const char *what, const void *p)
 {
     fprintf(stderr, "gotiered: %s: pointer %p\n", what, p);
     abort();
 }
 
+/* Debug: mark p live; aborts if it already was (allocator bug). */
 void gt_debug_on_alloc(gt_span *s, uintptr_t p)
 {
     size_t idx = (size_t)(((uint64_t)(p - s->base) * s->divmul) >> 32);
@@ -552,6 +579,7 @@ void gt_debug_on_alloc(gt_span *s, uintptr_t p)
         gt_debug_fail("allocator handed out a live object", (void *)p);
 }
 
+/* Debug: mark p free; aborts on a double free. */
 void gt_debug_clear_live(gt_span *s, uintptr_t p)
 {
     size_t idx = (size_t)(((uint64_t)(p - s->base) * s->divmul) >> 32);
@@ -560,6 +588,7 @@ void gt_debug_clear_live(gt_span *s, uintptr_t p)
         gt_debug_fail("double free (object not allocated)", (void *)p);
 }
 
+/* Debug: abort unless p is a live block of this heap and the hint fits it. */
 void gt_debug_on_free(gt_heap *h, const void *p, size_t hint)
 {
     uintptr_t q = (uintptr_t)p;
@@ -593,6 +622,7 @@ void gt_debug_on_free(gt_heap *h, const void *p, size_t hint)
 }
 #endif
 
+/* Static string with the build and the environment's options. Can't fail. */
 static const char *gotiered_version(void)
 {
     static char buf[256];

@@ -56,6 +56,7 @@ void gt_registry_remove(gt_heap *h)
     pthread_mutex_unlock(&reg_lock);
 }
 
+/* Is (h, gen) a live heap? Under reg_lock. Can't fail. */
 static int reg_live(gt_heap *h, uint64_t gen)
 {
     for (gt_heap *x = reg_heaps; x; x = x->reg_next)
@@ -63,6 +64,7 @@ static int reg_live(gt_heap *h, uint64_t gen)
     return 0;
 }
 
+/* Empty slot: dummy span, no cache bits, empty reuse list. Can't fail. */
 static void slot_reset(gt_slot *sl, unsigned spc)
 {
     sl->cache = 0;
@@ -123,6 +125,7 @@ GT_NOINLINE void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc, int counted)
     return p;
 }
 
+/* Next word, own sweep, or a span from mcentral, then one object. NULL: out of memory. */
 static void *refill(gt_mcache *mc, unsigned spc)
 {
     gt_heap *h = mc->heap;
@@ -196,6 +199,7 @@ void gt_mcache_flush(gt_mcache *mc)
     }
 }
 
+/* A fresh cache linked into h's list, or NULL when out of memory. */
 static gt_mcache *mcache_new(gt_heap *h)
 {
     pthread_mutex_lock(&h->lock);
@@ -239,6 +243,7 @@ static void mcache_release(gt_heap *h, gt_mcache *mc)
     pthread_mutex_unlock(&h->lock);
 }
 
+/* Forget TLS entry i (and the fast entry if it is the same). Can't fail. */
 static void tls_clear(int i)
 {
     if (gt_tls.mc == tls_tab[i].mc) gt_tls = (gt_tls_fast){0};
@@ -254,6 +259,7 @@ static void tls_flush_entry(int i)
     tls_clear(i);
 }
 
+/* pthread key destructor: flush this thread's caches of heaps still alive. Can't fail. */
 static void tls_destructor(void *arg)
 {
     (void)arg;

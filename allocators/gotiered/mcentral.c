@@ -25,6 +25,7 @@ void gt_central_init(gt_central *c, unsigned spc)
     c->spc = spc;
 }
 
+/* Doubly linked span lists. Can't fail. */
 static void list_push(gt_span **l, gt_span *s)
 {
     s->prev = NULL;
@@ -41,6 +42,7 @@ static void list_remove(gt_span **l, gt_span *s)
     s->next = s->prev = NULL;
 }
 
+/* Publish s's state (seq_cst: racing frees read it). Can't fail. */
 static void set_state(gt_span *s, unsigned state)
 {
     atomic_store(&s->st, GT_ST(s->spc, state));
@@ -62,6 +64,7 @@ unsigned gt_span_sweep(gt_heap *h, gt_span *s)
     return n;
 }
 
+/* Are frees waiting in s's freed bitmap? Can't fail. */
 static int has_pending(gt_span *s)
 {
     for (unsigned w = 0; w < s->nwords; w++)

@@ -27,6 +27,7 @@ static void *map_aligned(size_t bytes)
     return (void *)start;
 }
 
+/* Unpoison (ASan) and unmap an arena. Can't fail. */
 static void unmap_arena(gt_arena *a)
 {
     size_t n = a->map_bytes;
@@ -54,6 +55,7 @@ static gt_arena *arena_new(gt_heap *h)
     return a;
 }
 
+/* Geometry and empty bitmaps for a small span; poisons its objects. Can't fail. */
 static void span_init_small(gt_span *s, unsigned spc)
 {
     unsigned c = spc == GT_TINY_SPC ? 2 : spc;

@@ -49,6 +49,7 @@ static gt_sum chunk_summary(const gt_arena *a, unsigned c)
     return (gt_sum){(uint16_t)start, (uint16_t)max, (uint16_t)run};
 }
 
+/* Longest free run of the arena, from the chunk summaries. Can't fail. */
 static uint32_t merge_max(const gt_arena *a)
 {
     unsigned run = 0, max = 0;
@@ -65,6 +66,7 @@ static uint32_t merge_max(const gt_arena *a)
     return run > max ? run : max;
 }
 
+/* Recompute the summaries touched by pages [i, i+n). Can't fail. */
 static void update(gt_arena *a, size_t i, size_t n)
 {
     for (size_t c = i / GT_CHUNK_PAGES; c <= (i + n - 1) / GT_CHUNK_PAGES; c++)
@@ -72,6 +74,7 @@ static void update(gt_arena *a, size_t i, size_t n)
     a->maxrun = merge_max(a);
 }
 
+/* Set (v=1) or clear bits [i, i+n). Can't fail. */
 static void set_range(uint64_t *b, size_t i, size_t n, int v)
 {
     while (n) {
@@ -84,6 +87,7 @@ static void set_range(uint64_t *b, size_t i, size_t n, int v)
     }
 }
 
+/* Bits set in [i, i+n). Can't fail. */
 static size_t count_range(const uint64_t *b, size_t i, size_t n)
 {
     size_t cnt = 0;

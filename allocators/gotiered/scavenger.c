@@ -26,6 +26,7 @@ size_t gt_scavenge(gt_heap *h, size_t budget)
     return n;
 }
 
+/* Background scavenger thread: wakes every 100 ms until destroy. */
 static void *scav_main(void *arg)
 {
     gt_heap *h = arg;

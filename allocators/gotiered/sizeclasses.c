@@ -7,6 +7,7 @@
 _Static_assert(GT_GEN_NCLASS == GT_NCLASS, "generator and backend disagree on class count");
 _Static_assert(GT_GEN_N8 == 129 && GT_GEN_N128 == 249, "lookup table sizes");
 
+/* Objects per span of class c (1..67), 0 otherwise. Can't fail. */
 unsigned gt_class_nelems(unsigned c)
 {
     return c && c < GT_NCLASS ? (unsigned)(gt_class_npages[c] * GT_PAGE / gt_class_size[c]) : 0;
