@@ -37,7 +37,8 @@
  *   5. span exhausted: sweep it in place (frees that landed on it come back without a lock);
  *      keep it when >= 1/4 came back.
  *   6. else mcentral (class lock): a partial span, else sweep unswept spans, else
- *   7. mheap (heap lock): first fit in the page bitmaps, else map a new 64 MiB arena.
+ *   7. mheap (heap lock): first fit in the page bitmaps (oldest arena first, address order
+ *      inside it), else map a new 64 MiB arena.
  *   Large (> 32 KiB): a span of whole pages from step 7; larger than an arena: an arena of its
  *   own (unmapped on free).
  * Free (mirror; any thread may free any block, the size hint is not needed):
@@ -465,10 +466,6 @@ static int gotiered_check(void *heap, char *msg, size_t msglen)
     pthread_mutex_lock(&h->lock);
     uint64_t inuse = 0, total = 0, released = 0;
     for (gt_arena *a = h->arenas; a; a = a->next) {
-        if (a->next && (uintptr_t)a->next <= (uintptr_t)a) {
-            snprintf(msg, msglen, "arenas not in address order");
-            goto out;
-        }
         if (gt_pages_check(a, msg, msglen)) goto out;
         total += GT_ARENA_PAGES - a->first_page;
         for (size_t i = 0; i < GT_ARENA_PAGES; i++) {

@@ -137,7 +137,7 @@ typedef struct gt_sum {
 
 typedef struct gt_arena {
     struct gt_heap *heap;
-    struct gt_arena *next;    /* address order (normal arenas) or the huge list */
+    struct gt_arena *next;    /* creation order (normal arenas) or the huge list */
     size_t map_bytes;         /* length of the mapping, header included */
     uint32_t first_page;      /* pages [0, first_page) hold this header */
     uint32_t huge;            /* 1: the arena holds one large object and nothing else */
@@ -233,7 +233,7 @@ typedef struct gt_heap {
     int bg_scav;
     gt_central central[GT_NSPC];
     pthread_mutex_t lock;  /* mheap lock: arenas, pages, fixallocs, cache list, counters */
-    gt_arena *arenas;      /* normal arenas, address order */
+    gt_arena *arenas;      /* normal arenas, oldest first (the search order) */
     gt_arena *huge;        /* arenas holding one huge object */
     gt_fix span_fix, cache_fix, tiny_fix;
     gt_mcache *caches;

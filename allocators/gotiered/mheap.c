@@ -35,7 +35,7 @@ static void unmap_arena(gt_arena *a)
     munmap(a, n);
 }
 
-/* A new normal arena linked in address order, or NULL. Under the heap lock. */
+/* A new normal arena appended to the arena list, or NULL. Under the heap lock. */
 static gt_arena *arena_new(gt_heap *h)
 {
     gt_arena *a = map_aligned(GT_ARENA_BYTES);
@@ -45,9 +45,13 @@ static gt_arena *arena_new(gt_heap *h)
     a->first_page = (uint32_t)GT_HDR_PAGES;
     a->huge = 0;
     gt_pages_init(a);
+    /* Appended: the search goes oldest arena first. Go gets the same order from address
+     * order because it asks for arenas at ascending hint addresses; plain mmap hands out
+     * descending ones, and address order would then prefer the newest arena and leave the
+     * holes of the older ones unused (2x RSS under churn). */
     gt_arena **pp = &h->arenas;
-    while (*pp && (uintptr_t)*pp < (uintptr_t)a) pp = &(*pp)->next;
-    a->next = *pp;
+    while (*pp) pp = &(*pp)->next;
+    a->next = NULL;
     *pp = a;
     h->pages_total += GT_ARENA_PAGES - GT_HDR_PAGES;
     h->arena_bytes += GT_ARENA_BYTES;

@@ -3,9 +3,9 @@
  * Each 64 MiB arena has a bitmap with one bit per 8 KiB page (1 = in use) and, per 512-page
  * chunk, a summary {start, max, end}: free pages at the chunk's start, its longest free run,
  * free pages at its end. The arena's `maxrun` merges the 16 chunk summaries (the root of the
- * radix tree; Go has 5 levels for the whole address space, we have arena -> chunk -> bitmap,
- * and mheap.c walks the arenas in address order, so the search stays address-ordered first fit
- * as in Go). A search skips arenas whose maxrun is too small, walks chunk summaries carrying the
+ * radix tree; Go has 5 levels for the whole address space, we have arena -> chunk -> bitmap).
+ * mheap.c walks the arenas oldest first, which is Go's address order (Go maps arenas at
+ * ascending hint addresses; mmap here gives descending ones, so creation order stands in). A search skips arenas whose maxrun is too small, walks chunk summaries carrying the
  * free run across chunk borders, and scans bits only inside the one chunk that holds the run.
  * Freeing clears bits, so freed neighbours merge implicitly: there is no free list to coalesce.
  * A second bitmap `scav` marks free pages already returned to the OS (the scavenger's).
