@@ -22,7 +22,8 @@
 
 static inline int bit_get(const uint64_t *b, size_t i) { return (b[i >> 6] >> (i & 63)) & 1; }
 
-/* Summary of chunk c. Can't fail. */
+/* Summary of chunk c, a word at a time: each word splits into alternating runs of free
+ * (0) and used (1) bits found with ctz. Can't fail. */
 static gt_sum chunk_summary(const gt_arena *a, unsigned c)
 {
     const uint64_t *w = &a->alloc[c * (GT_CHUNK_PAGES / 64)];
@@ -30,23 +31,58 @@ static gt_sum chunk_summary(const gt_arena *a, unsigned c)
     int have_start = 0;
     for (unsigned k = 0; k < GT_CHUNK_PAGES / 64; k++) {
         uint64_t x = w[k];
-        if (x == 0) {
-            run += 64;
-            continue;
-        }
-        for (unsigned b = 0; b < 64; b++) {
-            if ((x >> b) & 1) {
-                if (!have_start) { start = run; have_start = 1; }
-                if (run > max) max = run;
-                run = 0;
-            } else {
-                run++;
+        unsigned left = 64;
+        while (left) {
+            if (x == 0) {
+                run += left;
+                break;
             }
+            unsigned z = (unsigned)__builtin_ctzll(x); /* free bits before the next used one */
+            run += z;
+            if (!have_start) {
+                start = run;
+                have_start = 1;
+            }
+            if (run > max) max = run;
+            run = 0;
+            x >>= z;
+            left -= z;
+            uint64_t y = ~x;
+            unsigned o = y ? (unsigned)__builtin_ctzll(y) : 64; /* used bits */
+            if (o >= left) break;
+            x >>= o;
+            left -= o;
         }
     }
     if (!have_start) start = run;
     if (run > max) max = run;
     return (gt_sum){(uint16_t)start, (uint16_t)max, (uint16_t)run};
+}
+
+/* First run of n free pages in [from, to) (word at a time), or -1. Can't fail. */
+static long find_run(const uint64_t *b, size_t from, size_t to, size_t n)
+{
+    size_t run = 0, i = from;
+    while (i < to) {
+        size_t off = i & 63, left = 64 - off;
+        if (to - i < left) left = to - i;
+        uint64_t x = b[i >> 6] >> off;
+        if (left < 64) x &= (UINT64_C(1) << left) - 1;
+        if (x == 0) {
+            if (run + left >= n) return (long)(i - run);
+            run += left;
+            i += left;
+            continue;
+        }
+        size_t z = (size_t)__builtin_ctzll(x);
+        if (run + z >= n) return (long)(i - run);
+        x >>= z;
+        uint64_t y = ~x;
+        size_t o = y ? (size_t)__builtin_ctzll(y) : 64 - z;
+        i += z + o;
+        run = 0;
+    }
+    return -1;
 }
 
 /* Longest free run of the arena, from the chunk summaries. Can't fail. */
@@ -120,16 +156,8 @@ long gt_pages_find(const gt_arena *a, size_t n)
         const gt_sum *s = &a->sum[c];
         if (run == 0) runstart = (size_t)c * GT_CHUNK_PAGES;
         if (run + s->start >= n) return (long)runstart;
-        if (s->max >= n) { /* a run inside this chunk: scan its bits */
-            size_t base = (size_t)c * GT_CHUNK_PAGES, r = 0;
-            for (size_t i = 0; i < GT_CHUNK_PAGES; i++) {
-                if (bit_get(a->alloc, base + i)) {
-                    r = 0;
-                } else if (++r == n) {
-                    return (long)(base + i + 1 - n);
-                }
-            }
-        }
+        if (s->max >= n) /* a run inside this chunk: scan its bits */
+            return find_run(a->alloc, (size_t)c * GT_CHUNK_PAGES, (size_t)(c + 1) * GT_CHUNK_PAGES, n);
         if (s->start == GT_CHUNK_PAGES) {
             run += GT_CHUNK_PAGES;
         } else {
