@@ -205,7 +205,7 @@ typedef struct gt_slot {
     uint32_t elemsize;
     uint32_t nreuse;
     gt_span *span;     /* never NULL: &gt_empty_span when there is none */
-    uint32_t reuse_cap;/* nreuse beyond this: half the list goes back (64 KiB, >= 32 objects) */
+    uint32_t reuse_cap;/* nreuse beyond this: half the list goes back (64 KiB, >= 2 objects) */
 } gt_slot;
 
 typedef struct gt_mcache {

@@ -73,7 +73,8 @@ static void slot_reset(gt_slot *sl, unsigned spc)
     sl->nreuse = 0;
     sl->span = &gt_empty_span;
     sl->elemsize = spc == GT_TINY_SPC ? GT_TINY_SIZE : spc < GT_NCLASS ? gt_class_size[spc] : 0;
-    sl->reuse_cap = sl->elemsize && (64u << 10) / sl->elemsize > 32 ? (64u << 10) / sl->elemsize : 32;
+    /* reuse list cap: 64 KiB of objects, at least 2 */
+    sl->reuse_cap = sl->elemsize && (64u << 10) / sl->elemsize > 2 ? (64u << 10) / sl->elemsize : 2;
 }
 
 /* Record in alloc_bits what the cache handed out of its span. Can't fail. */
