@@ -81,6 +81,7 @@ LIB_OBJS := $(call obj,$(LIB_SRCS))
 GEN_HEADERS :=
 
 -include $(wildcard allocators/*/*.mk)
+-include harness/*.mk
 
 $(B)/obj/%.o: %.c $(GEN_HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -20,11 +20,13 @@
  */
 #include "allocator.h"
 #include "clock.h"
+#include "counters.h"
 #include "gbshim.h"
 #include "runner.h"
 #include "stats.h"
 #include "workload.h"
 
+#include <alloca.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -169,6 +171,12 @@ static void print_help(void)
         "  --pin=CPU              pin every case's child to one CPU\n"
         "  --rss_interval_ms=MS   RSS sampling interval for the memory-over-time series (10)\n"
         "  --shard=I/N            run the I-th of N deterministic slices of the case list\n"
+        "  --counters=LIST        PAPI events around the measured region: default (L1/L2/L3\n"
+        "                         data misses, data-TLB misses, instructions), none, sde (the\n"
+        "                         backend's SDE events only) or PAPI event names; the backend's\n"
+        "                         stats are added as SDE events (sde:::BACKEND::Field)\n"
+        "  --cachesim             run each case under callgrind's cache simulator: deterministic\n"
+        "                         instructions and D1/LL misses per op (times are valgrind's)\n"
         "  param=v1,v2            sweep a parameter of every selected workload that has it\n"
         "  workload.param=v1,v2   sweep a parameter of one workload\n"
         "  --benchmark_*          Google Benchmark's flags (filter, repetitions, format, out, ...)\n");
@@ -614,6 +622,7 @@ static void run_one(al_gb_state *st, void *arg)
                     al_gb_counter(st, name, (double)al_stat_value(&r.stats, i), AL_GB_PLAIN);
                 }
         if (cs->has_lat) report_latency(st, cs, secs);
+        al_ctr_report(st, &r.ctr, r.ops); /* papi.*, sde.*, sim.* (counters.c) */
     }
 }
 
@@ -702,6 +711,10 @@ static int run_child_entry(int argc, char **argv)
     c.latency_period = (uint32_t)strtoul(argv[7], NULL, 10);
     c.pin_cpu = atoi(argv[8]);
     for (int i = 0; c.w && i < c.w->nparams && 9 + i < argc; i++) c.p[i] = strtoll(argv[9 + i], NULL, 10);
+    /* cachesim: the child's stack at a fixed address modulo 1 MiB, so simulated misses do not
+     * depend on the environment's size or the program's path (16 bytes otherwise; counters.h) */
+    volatile char *stack_pad = alloca(al_ctr_stack_pad((uintptr_t)__builtin_frame_address(0)));
+    stack_pad[0] = 0;
     al_child_main(&c, fd);
 }
 
@@ -837,6 +850,11 @@ int main(int argc, char **argv)
                 usage_error("--shard takes I/N with 1 <= I <= N, got \"%s\"", v);
             opt.shard_i = (int)i;
             opt.shard_n = (int)n;
+        } else if (gb_flag(a, "--counters", &v)) { /* counters.c */
+            char e[256];
+            if (al_ctr_parse(v, e, sizeof e) != 0) usage_error("%s", e);
+        } else if (strcmp(a, "--cachesim") == 0) {
+            al_ctr_set_cachesim(1);
         } else if (gb_flag(a, "--seed", &v)) {
             long long s;
             if (parse_ll(v, 0, &s)) usage_error("--seed must be a whole number, got \"%s\"", v);
@@ -896,6 +914,11 @@ int main(int argc, char **argv)
             usage_error("no selected workload has a parameter \"%s\"%s", opt.ov[o].param,
                         opt.ov[o].w ? "" : " (alloclab --list shows them)");
     }
+    { /* counters (counters.c): bad event names are bad input; cachesim skips warm-up runs */
+        char e[300];
+        if (al_ctr_validate(e, sizeof e) != 0) usage_error("%s", e);
+        if (al_ctr_cachesim()) opt.warmup = 0;
+    }
     cases = calloc(MAX_CASES, sizeof *cases);
     if (!cases) return 1;
     for (int i = 0; i < opt.nworkloads; i++) add_cases(opt.workloads[i]);
@@ -917,7 +940,7 @@ int main(int argc, char **argv)
 
     /* make-bench defaults, unless the user said otherwise */
     static char reps_arg[64], aggr_arg[] = "--benchmark_display_aggregates_only=true";
-    if ((opt.bench || opt.quick) && !reps_given) {
+    if ((opt.bench || opt.quick) && !reps_given && !al_ctr_cachesim()) { /* cachesim: deterministic, 1 */
         opt.repetitions = opt.quick ? 3 : 5;
         snprintf(reps_arg, sizeof reps_arg, "--benchmark_repetitions=%d", opt.repetitions);
         gargv[gargc++] = reps_arg;
@@ -957,6 +980,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     add_context();
+    al_ctr_add_context();
     probe_backends();
     if (opt.out) {
         series_f = fopen(opt.series_tmp, "w");

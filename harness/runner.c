@@ -2,6 +2,7 @@
 #include "runner.h"
 
 #include "clock.h"
+#include "counters.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -23,11 +24,13 @@ static void child_pause(al_wl_ctx *ctx)
 {
     child_clock *k = ctx->harness;
     k->paused_at = al_now_ns();
+    al_ctr_pause(); /* counters (counters.c): after the clock, so their reads are not timed */
 }
 
 static void child_resume(al_wl_ctx *ctx)
 {
     child_clock *k = ctx->harness;
+    al_ctr_resume();
     k->paused_total += al_now_ns() - k->paused_at;
 }
 
@@ -114,6 +117,8 @@ void al_child_main(const al_case *c, int fd)
         if (wrapped) ctx.b = wrapped;
     }
 
+    al_ctr_child_init(c->b, heap, &r.ctr); /* counters: PAPI, SDE (counters.c); before the
+                                            * RSS mark, so PAPI's memory is not the case's */
     /* Reset the peak-RSS mark to what is resident now (Linux >= 4.0), so VmHWM is this
      * case's peak and not the parent's. */
     int cr = open("/proc/self/clear_refs", O_WRONLY);
@@ -125,9 +130,11 @@ void al_child_main(const al_case *c, int fd)
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
     write_all(fd, "B", 1); /* the parent's RSS series starts its clock here */
+    al_ctr_start();
     uint64_t t0 = al_now_ns();
     int rc = al_measured_region(c->w->run, &ctx);
     uint64_t t1 = al_now_ns();
+    al_ctr_stop(&r.ctr);
     getrusage(RUSAGE_SELF, &ru1);
 
     r.elapsed_ns = t1 - t0 - clk.paused_total;
@@ -217,7 +224,7 @@ int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_chi
     }
     if (pid == 0) {
         close(fds[0]);
-        if (c->b->preload) {
+        if (c->b->preload || al_ctr_needs_exec()) {
             /* The allocator must be in place before main(): re-execute ourselves with it
              * preloaded; the new image rebuilds this case from its arguments. */
             char fdarg[16], args[4 + AL_WL_MAX_PARAMS][32];
@@ -231,8 +238,8 @@ int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_chi
             argv[argc++] = c->w ? (char *)c->w->name : "-";
             argv[argc++] = (char *)c->b->name;
             fmt_case_args(c, args, argv, &argc);
-            setenv("LD_PRELOAD", c->b->preload, 1);
-            execv(self_exe, argv);
+            if (c->b->preload) setenv("LD_PRELOAD", c->b->preload, 1);
+            al_ctr_exec(argv); /* under valgrind in cachesim mode (counters.c) */
             _exit(4);
         }
         al_child_main(c, fds[1]);
@@ -289,6 +296,8 @@ int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_chi
     if (timed_out) kill(pid, SIGKILL);
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (al_ctr_cachesim()) /* read and delete callgrind's output (counters.c) */
+        al_ctr_cachesim_collect(pid, c->w && got == sizeof *r ? &r->ctr : NULL);
 
     if (timed_out) {
         snprintf(err, errlen, "timed out after %.0f s (killed)", timeout_s);
@@ -302,8 +311,9 @@ int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_chi
     }
     if (got < sizeof *r || r->magic != AL_RESULT_MAGIC) {
         if (WIFEXITED(st) && WEXITSTATUS(st) == 4)
-            snprintf(err, errlen, "could not re-execute %s with LD_PRELOAD=%s", self_exe,
-                     c->b->preload);
+            snprintf(err, errlen, "could not re-execute %s%s%s%s", self_exe,
+                     al_ctr_cachesim() ? " under valgrind" : "", c->b->preload ? " with LD_PRELOAD=" : "",
+                     c->b->preload ? c->b->preload : "");
         else
             snprintf(err, errlen, "child exited with status %d before reporting",
                      WIFEXITED(st) ? WEXITSTATUS(st) : -1);

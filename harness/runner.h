@@ -11,6 +11,7 @@
 #include "allocator.h"
 #include "workload.h"
 
+#include "counters.h"
 #include "latency.h"
 
 #include <stdint.h>
@@ -57,6 +58,7 @@ typedef struct al_child_result {
     char version[160];     /* the backend's version() as seen inside the child */
     int has_latency;
     al_lat_summary lat;    /* latency_period > 0: sampled alloc/free latency */
+    al_ctr_result ctr;     /* PAPI / SDE counters (child), cachesim counts (parent) */
 } al_child_result;
 
 #define AL_RESULT_MAGIC 0xA110C1ABu
