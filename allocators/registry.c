@@ -13,6 +13,7 @@
     AL_BACKEND(mimalloc)        \
     AL_BACKEND(tcmalloc)        \
     AL_BACKEND(jemalloc)        \
+    AL_BACKEND(gotiered)        \
     AL_BACKEND(syncpool)        \
     AL_BACKEND(crashtest)       \
     AL_BACKEND(hangtest)        \

@@ -1,0 +1,440 @@
+/* gotiered_internal.h - types and cross-file names of the gotiered backend (prefix gt_).
+ * The architecture comment is at the top of gotiered.c. Nothing here is public. */
+#ifndef GOTIERED_INTERNAL_H
+#define GOTIERED_INTERNAL_H
+
+#include "allocator.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- build options ---- */
+#ifndef GOTIERED_STATS
+#define GOTIERED_STATS 1 /* 0: no counting at all; 1: per-op counters + slow-path events */
+#endif
+
+#define gt_likely(x) __builtin_expect(!!(x), 1)
+#define gt_unlikely(x) __builtin_expect(!!(x), 0)
+#define GT_NOINLINE __attribute__((noinline, cold))
+
+#if GOTIERED_STATS
+#define GT_STAT_INC(field, v) \
+    atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (v), \
+                          memory_order_relaxed)
+#define GT_EVENT(h, field, v) atomic_fetch_add_explicit(&(h)->field, (v), memory_order_relaxed)
+#else
+#define GT_STAT_INC(field, v) ((void)0)
+#define GT_EVENT(h, field, v) ((void)0)
+#endif
+
+/* AddressSanitizer: poison freed objects inside our own arenas. */
+#if defined(__SANITIZE_ADDRESS__)
+#define GT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GT_ASAN 1
+#endif
+#endif
+#ifdef GT_ASAN
+#include <sanitizer/asan_interface.h>
+#define GT_POISON(p, n) ASAN_POISON_MEMORY_REGION((void *)(p), (n))
+#define GT_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((void *)(p), (n))
+#else
+#define GT_POISON(p, n) ((void)(p), (void)(n))
+#define GT_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* ---- geometry ---- */
+#define GT_PAGE_SHIFT 13
+#define GT_PAGE ((size_t)1 << GT_PAGE_SHIFT)            /* 8 KiB */
+#define GT_ARENA_SHIFT 26
+#define GT_ARENA_BYTES ((size_t)1 << GT_ARENA_SHIFT)    /* 64 MiB */
+#define GT_ARENA_PAGES (GT_ARENA_BYTES / GT_PAGE)       /* 8192 */
+#define GT_CHUNK_PAGES 512                              /* 4 MiB of pages per summary */
+#define GT_NCHUNK (GT_ARENA_PAGES / GT_CHUNK_PAGES)     /* 16 */
+#define GT_PAGE_WORDS (GT_ARENA_PAGES / 64)             /* 128 bitmap words per arena */
+#define GT_MAX_SMALL 32768
+#define GT_NCLASS 68
+#define GT_TINY_SPC GT_NCLASS                           /* span class of tiny blocks */
+#define GT_NSPC (GT_NCLASS + 1)
+#define GT_TINY_SIZE 16
+#define GT_TINY_PIN 64          /* a tiny block's count while an mcache allocates from it */
+#define GT_MAX_NELEMS 1024      /* class 1: 8 KiB / 8 B */
+#define GT_BITWORDS (GT_MAX_NELEMS / 64)
+#define GT_MAX_REQUEST ((size_t)1 << 44) /* 16 TiB: beyond this NULL, no mmap tried (npages fits 32 bits) */
+
+/* ---- size classes (sizeclasses.c, tables generated at build time) ---- */
+extern const uint32_t gt_class_size[GT_NCLASS];
+extern const uint8_t gt_class_npages[GT_NCLASS];
+extern const uint32_t gt_class_divmul[GT_NCLASS];
+extern const uint8_t gt_size_to_class8[129];
+extern const uint8_t gt_size_to_class128[249];
+extern const uint8_t gt_alloc_class8[129]; /* size_to_class8 with 17..24 B sent to 32 B */
+/* Size class of a small size (1..32768); 0 for size 0. Can't fail. */
+static inline unsigned gt_size_class(size_t size)
+{
+    return size <= 1016 ? gt_size_to_class8[(size + 7) >> 3]
+                        : gt_size_to_class128[(size - 1024 + 127) >> 7];
+}
+/* Objects per span of class c (1..67). Can't fail. */
+unsigned gt_class_nelems(unsigned c);
+
+/* ---- spans ---- */
+enum { /* span state (low byte of gt_span.st; the span class is in bits 8..15) */
+    GT_SPAN_FREE = 0,  /* struct is in the fixalloc free list */
+    GT_SPAN_CACHED,    /* owned by one mcache */
+    GT_SPAN_PARTIAL,   /* in mcentral, swept, has free objects */
+    GT_SPAN_UNSWEPT,   /* in mcentral, has frees not folded in yet */
+    GT_SPAN_FULL,      /* in mcentral, swept, no free object */
+    GT_SPAN_LARGE,     /* one large object */
+};
+#define GT_ST(spc, state) (((uint32_t)(spc) << 8) | (uint32_t)(state))
+
+typedef struct gt_tinyblk {
+    _Atomic uint8_t cnt;   /* live sub-objects (+ GT_TINY_PIN - handed out while pinned) */
+    uint8_t pad;
+    _Atomic uint16_t ends; /* bit i: a sub-object ends at byte i (for usable_size) */
+} gt_tinyblk;
+
+struct gt_arena;
+
+typedef struct gt_span {
+    uintptr_t base;          /* first byte; also the fixalloc link while free */
+    struct gt_span *next, *prev; /* mcentral list */
+    struct gt_arena *arena;
+    gt_tinyblk *tiny;        /* tiny span: one record per 16-byte block */
+    uint32_t npages;
+    uint32_t elemsize;
+    uint32_t divmul;
+    uint16_t nelems;
+    uint16_t nwords;         /* bitmap words in use: ceil(nelems / 64) */
+    uint16_t alloc_count;    /* objects allocated per alloc_bits (see the invariants) */
+    uint16_t widx;           /* cached span: the bitmap word the mcache allocates from */
+    uint8_t spc;             /* span class: 0 large, 1..67 small, 68 tiny blocks */
+    uint8_t huge;            /* large object in an arena of its own */
+    _Atomic uint32_t st;     /* GT_ST(spc, state): one word so racing frees read both at once */
+    uint64_t alloc_bits[GT_BITWORDS];
+    _Atomic uint64_t freed[GT_BITWORDS]; /* frees not yet swept (any thread, atomic OR) */
+#ifdef GOTIERED_DEBUG
+    _Atomic uint64_t live[GT_BITWORDS]; /* debug: exactly the objects the user holds */
+#endif
+} gt_span;
+
+/* Valid-object mask of bitmap word w of s. Can't fail. */
+static inline uint64_t gt_word_mask(const gt_span *s, unsigned w)
+{
+    unsigned left = s->nelems - w * 64u;
+    return left >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << left) - 1;
+}
+
+/* ---- arenas and the page allocator (pagealloc.c, mheap.c) ---- */
+typedef struct gt_sum {
+    uint16_t start, max, end; /* free pages at the start, longest free run, free at the end */
+} gt_sum;
+
+typedef struct gt_arena {
+    struct gt_heap *heap;
+    struct gt_arena *next;    /* creation order (normal arenas) or the huge list */
+    size_t map_bytes;         /* length of the mapping, header included */
+    uint32_t first_page;      /* pages [0, first_page) hold this header */
+    uint32_t huge;            /* 1: the arena holds one large object and nothing else */
+    uint32_t maxrun;          /* longest free run in the arena (summary of the summaries) */
+    uint32_t free_pages;
+    gt_sum sum[GT_NCHUNK];
+    uint64_t alloc[GT_PAGE_WORDS]; /* bit = page in use (spans and header) */
+    uint64_t scav[GT_PAGE_WORDS];  /* bit = free page returned to the OS */
+    gt_span *spans[GT_ARENA_PAGES];/* page -> span (NULL for free and header pages) */
+} gt_arena;
+
+#define GT_HDR_PAGES ((sizeof(gt_arena) + GT_PAGE - 1) / GT_PAGE)
+
+/* Span of an object this heap returned: its arena is 64 MiB aligned and starts with the
+ * header, so two dependent loads. Can't fail (p must be a live block). */
+static inline gt_span *gt_span_of(const void *p)
+{
+    uintptr_t a = (uintptr_t)p & ~(GT_ARENA_BYTES - 1);
+    return ((gt_arena *)a)->spans[((uintptr_t)p - a) >> GT_PAGE_SHIFT];
+}
+
+void gt_pages_init(gt_arena *a);
+/* First free run of n pages (address order), or -1. */
+long gt_pages_find(const gt_arena *a, size_t n);
+/* Mark [i, i+n) used; returns how many of them were released to the OS. Can't fail. */
+size_t gt_pages_take(gt_arena *a, size_t i, size_t n);
+/* Mark [i, i+n) free. Can't fail. */
+void gt_pages_put(gt_arena *a, size_t i, size_t n);
+/* Release up to `budget` free, unreleased pages with madvise; returns pages released. */
+size_t gt_pages_scavenge(gt_arena *a, size_t budget);
+/* Recompute summaries and compare; 0 if they agree, else -1. */
+int gt_pages_check(const gt_arena *a, char *msg, size_t len);
+
+/* ---- fixalloc (fixalloc.c): fixed-size metadata, 16 KiB chunks, under the heap lock ---- */
+typedef struct gt_fix {
+    size_t size;
+    size_t cap;     /* bytes reserved for the region */
+    void *free;     /* intrusive free list */
+    char *region;   /* reserved on first use */
+    char *cur;      /* carve pointer */
+    char *limit;    /* end of the chunks carved so far */
+    size_t sys;     /* bytes of chunks in use */
+    size_t inuse;   /* objects handed out */
+} gt_fix;
+void gt_fix_init(gt_fix *f, size_t size, size_t cap);
+void *gt_fix_alloc(gt_fix *f);  /* NULL when the region is full or cannot be reserved */
+void gt_fix_free(gt_fix *f, void *p);
+void gt_fix_trim(gt_fix *f);    /* madvise everything away when nothing is in use */
+void gt_fix_destroy(gt_fix *f); /* unmaps the region */
+
+/* ---- mcentral (mcentral.c) ---- */
+typedef struct gt_central {
+    pthread_mutex_t lock;
+    gt_span *partial;  /* swept, with free objects */
+    gt_span *unswept;  /* frees pending (Go's partial/full unswept sets in one list) */
+    gt_span *full;     /* swept, no free object */
+    unsigned spc;
+} __attribute__((aligned(64))) gt_central;
+
+/* ---- mcache (mcache.c) ---- */
+typedef struct gt_slot {
+    uint64_t cache;    /* free objects in word widx of span, 1 bit each (Go's allocCache) */
+    uintptr_t wbase;   /* address of object 64*widx */
+    void *reuse;       /* free=reuse: LIFO of objects freed by this thread */
+    uint32_t elemsize;
+    uint32_t nreuse;
+    gt_span *span;     /* never NULL: &gt_empty_span when there is none */
+    uint32_t reuse_cap;/* nreuse beyond this: half the list goes back (64 KiB, >= 2 objects) */
+} gt_slot;
+
+typedef struct gt_mcache {
+    gt_slot slot[GT_NSPC];
+    size_t tiny_lim;       /* 16 with the tiny allocator on, else 0 */
+    int free_reuse;        /* copy of the heap's free strategy */
+    uintptr_t tiny_blk;    /* current tiny block */
+    unsigned tiny_off;     /* bytes used in it (16 when there is none) */
+    unsigned tiny_n;       /* sub-objects handed out from it */
+    unsigned tiny_local;   /* of those, freed by this thread (not yet in cnt) */
+    gt_tinyblk *tiny_rec;
+    struct gt_heap *heap;
+    struct gt_mcache *next, *prev; /* heap's list of caches */
+    /* statistics, written by the owner thread only (relaxed), summed by stats() */
+    _Atomic uint64_t nmalloc, nfree, bytes_alloc, bytes_freed;
+} gt_mcache;
+
+extern gt_span gt_empty_span;
+
+/* ---- the heap ---- */
+typedef struct gt_heap {
+    uint64_t gen;          /* unique per create(): thread caches of a dead heap never match */
+    size_t tiny_lim;
+    int free_reuse;        /* free strategy: 0 sweep (freed bitmap), 1 reuse (mcache LIFO) */
+    int bg_scav;
+    gt_central central[GT_NSPC];
+    pthread_mutex_t lock;  /* mheap lock: arenas, pages, fixallocs, cache list, counters */
+    gt_arena *arenas;      /* normal arenas, oldest first (the search order) */
+    gt_arena *huge;        /* arenas holding one huge object */
+    gt_fix span_fix, cache_fix, tiny_fix;
+    gt_mcache *caches;
+    uint64_t pages_inuse;  /* pages in spans (normal arenas) */
+    uint64_t pages_total;  /* usable pages of normal arenas */
+    uint64_t pages_released;
+    uint64_t huge_bytes;
+    uint64_t arena_bytes;  /* bytes mapped for arenas (normal + huge) */
+    /* counters of released caches and of large objects (under lock) */
+    uint64_t r_nmalloc, r_nfree, r_bytes_alloc, r_bytes_freed;
+    _Atomic uint64_t num_gc, central_refills, spans_grown, sweeps, bytes_scavenged;
+    /* background scavenger */
+    pthread_t scav_thread;
+    pthread_cond_t scav_cond;
+    int scav_started, scav_stop;
+    struct gt_heap *reg_next; /* process registry of live heaps */
+} gt_heap;
+
+/* mheap.c */
+gt_span *gt_heap_alloc_span(gt_heap *h, size_t npages, unsigned spc); /* NULL: out of memory */
+void gt_heap_free_span(gt_heap *h, gt_span *s);    /* takes the heap lock; can't fail */
+void *gt_large_alloc(gt_heap *h, size_t size, size_t align); /* NULL: OOM or too big */
+void gt_large_free(gt_heap *h, gt_span *s);
+void gt_heap_unmap_all(gt_heap *h);
+
+/* mcentral.c */
+void gt_central_init(gt_central *c, unsigned spc);
+gt_span *gt_central_cache_span(gt_heap *h, unsigned spc); /* NULL: out of memory */
+void gt_central_uncache_span(gt_heap *h, gt_span *s);
+void gt_central_notify(gt_heap *h, gt_span *s, unsigned spc);
+void gt_central_sweep_all(gt_heap *h);
+/* Fold pending frees into alloc_bits; returns objects reclaimed. Caller owns s. */
+unsigned gt_span_sweep(gt_heap *h, gt_span *s);
+
+/* mcache.c */
+typedef struct gt_tls_fast {
+    gt_heap *heap;
+    uint64_t gen;
+    gt_mcache *mc;
+} gt_tls_fast;
+extern __thread gt_tls_fast gt_tls __attribute__((tls_model("initial-exec")));
+gt_mcache *gt_mcache_get_slow(gt_heap *h);  /* NULL: out of memory */
+/* Refill and allocate; counted in the stats when `counted`. NULL: out of memory. */
+void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc, int counted);
+void gt_mcache_flush(gt_mcache *mc);        /* give every span and list back; keep mc */
+void gt_mcache_detach(gt_heap *h);          /* release the calling thread's cache of h */
+void gt_reuse_trim(gt_mcache *mc, unsigned spc);
+void gt_registry_add(gt_heap *h);
+void gt_registry_remove(gt_heap *h);
+void gt_free_to_span(gt_heap *h, gt_span *s, uintptr_t p); /* out-of-line bits_free */
+
+/* Freed-bitmap free of object p of small span s, from any thread: poison, one atomic OR, and
+ * a state check (a span filed as full must be moved to `unswept` so it gets swept). The OR
+ * comes first: after it the span may be swept, emptied and recycled, so only the atomic state
+ * word is read after it. Can't fail. */
+static inline void gt_bits_free(gt_heap *h, gt_span *s, uintptr_t p)
+{
+    unsigned spc = s->spc;
+    size_t idx = (size_t)(((uint64_t)(p - s->base) * s->divmul) >> 32);
+    GT_POISON(p, s->elemsize);
+    atomic_fetch_or(&s->freed[idx >> 6], UINT64_C(1) << (idx & 63));
+    if (gt_unlikely(atomic_load(&s->st) == GT_ST(spc, GT_SPAN_FULL)))
+        gt_central_notify(h, s, spc);
+}
+
+static inline gt_mcache *gt_mcache_get(gt_heap *h)
+{
+    if (gt_likely(gt_tls.heap == h && gt_tls.gen == h->gen)) return gt_tls.mc;
+    return gt_mcache_get_slow(h);
+}
+
+#ifdef GOTIERED_DEBUG
+void gt_debug_fail(const char *what, const void *p) __attribute__((noreturn));
+void gt_debug_on_alloc(gt_span *s, uintptr_t p);
+void gt_debug_on_free(gt_heap *h, const void *p, size_t hint);
+void gt_debug_clear_live(gt_span *s, uintptr_t p);
+#endif
+
+/* Fast path: one object of span class spc (0..68; 0 = size 0) from mc, not counted in the
+ * stats (tiny blocks). NULL only when out of memory. */
+static inline void *gt_mcache_alloc(gt_mcache *mc, unsigned spc)
+{
+    gt_slot *sl = &mc->slot[spc];
+    void *p = sl->reuse;
+    if (p) {
+        GT_UNPOISON(p, sl->elemsize);
+        sl->reuse = *(void **)p;
+        sl->nreuse--;
+    } else {
+        uint64_t c = sl->cache;
+        if (gt_unlikely(!c)) return gt_mcache_alloc_slow(mc, spc, 0);
+        sl->cache = c & (c - 1);
+        p = (void *)(sl->wbase + (uintptr_t)__builtin_ctzll(c) * sl->elemsize);
+        GT_UNPOISON(p, sl->elemsize);
+    }
+#ifdef GOTIERED_DEBUG
+    gt_debug_on_alloc(gt_span_of(p), (uintptr_t)p);
+#endif
+    return p;
+}
+
+/* The same, counted as one malloc of the class size (the slow path counts its own). */
+static inline void *gt_mcache_alloc_counted(gt_mcache *mc, unsigned spc)
+{
+    gt_slot *sl = &mc->slot[spc];
+    void *p = sl->reuse;
+    if (p) {
+        GT_UNPOISON(p, sl->elemsize);
+        sl->reuse = *(void **)p;
+        sl->nreuse--;
+    } else {
+        uint64_t c = sl->cache;
+        if (gt_unlikely(!c)) return gt_mcache_alloc_slow(mc, spc, 1);
+        sl->cache = c & (c - 1);
+        p = (void *)(sl->wbase + (uintptr_t)__builtin_ctzll(c) * sl->elemsize);
+        GT_UNPOISON(p, sl->elemsize);
+    }
+    GT_STAT_INC(mc->nmalloc, 1);
+    GT_STAT_INC(mc->bytes_alloc, sl->elemsize);
+#ifdef GOTIERED_DEBUG
+    gt_debug_on_alloc(gt_span_of(p), (uintptr_t)p);
+#endif
+    return p;
+}
+
+/* Free block q (an object of small span s, class spc; a whole block for tiny) through the
+ * calling thread's cache mc: push on the reuse list (free=reuse), or set its bit back in
+ * allocCache when it lies in the word the cache allocates from, else the freed bitmap.
+ * Can't fail. */
+static inline void gt_mcache_free_block(gt_mcache *mc, gt_heap *h, gt_span *s, unsigned spc,
+                                        uintptr_t q)
+{
+    gt_slot *sl = &mc->slot[spc];
+    if (mc->free_reuse) {
+        *(void **)q = sl->reuse;
+        GT_POISON(q, s->elemsize);
+        sl->reuse = (void *)q;
+        if (gt_unlikely(++sl->nreuse > sl->reuse_cap)) gt_reuse_trim(mc, spc);
+        return;
+    }
+    if (sl->span == s) {
+        size_t idx = (size_t)(((uint64_t)(q - s->base) * s->divmul) >> 32);
+        if ((idx >> 6) == s->widx) {
+            GT_POISON(q, s->elemsize);
+            sl->cache |= UINT64_C(1) << (idx & 63);
+            return;
+        }
+    }
+    gt_bits_free(h, s, q);
+}
+
+/* tiny.c */
+void *gt_tiny_alloc_slow(gt_mcache *mc, size_t size); /* NULL: out of memory */
+/* Drop one live sub-object of block b (16-aligned) of tiny span s; returns 1 when the block
+ * died (the caller frees the block), else 0. */
+static inline int gt_tiny_put(gt_span *s, uintptr_t b)
+{
+    gt_tinyblk *r = &s->tiny[(b - s->base) >> 4];
+    uint8_t old = atomic_fetch_sub_explicit(&r->cnt, 1, memory_order_acq_rel);
+#ifdef GOTIERED_DEBUG
+    if (old == 0 || old > GT_TINY_PIN) gt_debug_fail("double free (tiny block count)", (void *)b);
+#endif
+    return old == 1;
+}
+void gt_tiny_release(gt_mcache *mc);       /* drop the cache's pin on its current block */
+size_t gt_tiny_usable(const gt_span *s, uintptr_t p);
+
+/* Free of a sub-object of the calling thread's own current tiny block: counted locally; when
+ * every sub-object handed out is freed (no other thread can hold one), rewind the block. */
+static inline void gt_tiny_free_local(gt_mcache *mc)
+{
+    if (++mc->tiny_local == mc->tiny_n) {
+        mc->tiny_off = 0;
+        mc->tiny_n = 0;
+        mc->tiny_local = 0;
+        atomic_store_explicit(&mc->tiny_rec->ends, 0, memory_order_relaxed);
+    }
+}
+
+/* Tiny path: size < 16, sub-object aligned to the largest power of two <= size. */
+static inline void *gt_tiny_alloc(gt_mcache *mc, size_t size)
+{
+    size += !size;
+    unsigned a = 1u << (31 - __builtin_clz((unsigned)size));
+    unsigned off = (mc->tiny_off + a - 1) & ~(a - 1);
+    if (gt_likely(off + size <= GT_TINY_SIZE)) {
+        gt_tinyblk *r = mc->tiny_rec;
+        uint16_t e = atomic_load_explicit(&r->ends, memory_order_relaxed);
+        atomic_store_explicit(&r->ends, (uint16_t)(e | (1u << (off + size - 1))),
+                              memory_order_relaxed);
+        mc->tiny_off = off + (unsigned)size;
+        mc->tiny_n++;
+        GT_STAT_INC(mc->nmalloc, 1);
+        return (void *)(mc->tiny_blk + off);
+    }
+    return gt_tiny_alloc_slow(mc, size);
+}
+
+/* scavenger.c */
+void gt_scav_start(gt_heap *h);        /* under the heap lock; lazily starts the thread */
+void gt_scav_stop(gt_heap *h);         /* joins it */
+size_t gt_scavenge(gt_heap *h, size_t budget_pages); /* under the heap lock */
+
+#endif

@@ -1,0 +1,72 @@
+/* scavenger.c - returns free pages to the OS with madvise(MADV_DONTNEED), as Go's scavenger.
+ *
+ * collect() scavenges every free page (debug.FreeOSMemory). The background scavenger (option
+ * scavenger=on, the default) is one thread per heap, started lazily with the first arena and
+ * joined by destroy(); it wakes every 100 ms and, under the heap lock, releases at most 512
+ * pages (4 MiB) per wake-up, keeping free-but-unreleased pages <= inuse/10 + 1 MiB (Go keeps
+ * about 10% over the heap goal). Released pages are marked in each arena's `scav` bitmap and
+ * come back zero-filled when a span takes them again.
+ *   pages_released == sum over arenas of popcount(scav).
+ */
+#include "gotiered_internal.h"
+
+#include <time.h>
+
+#define GT_SCAV_PERIOD_NS 100000000L
+#define GT_SCAV_MAX_PAGES 512
+#define GT_SCAV_SLACK_PAGES 128
+
+/* Release up to budget pages; returns how many. Under the heap lock. */
+size_t gt_scavenge(gt_heap *h, size_t budget)
+{
+    size_t n = 0;
+    for (gt_arena *a = h->arenas; a && n < budget; a = a->next) n += gt_pages_scavenge(a, budget - n);
+    h->pages_released += n;
+    GT_EVENT(h, bytes_scavenged, (uint64_t)n * GT_PAGE);
+    return n;
+}
+
+/* Background scavenger thread: wakes every 100 ms until destroy. */
+static void *scav_main(void *arg)
+{
+    gt_heap *h = arg;
+    pthread_mutex_lock(&h->lock);
+    while (!h->scav_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += GT_SCAV_PERIOD_NS;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->scav_cond, &h->lock, &ts);
+        if (h->scav_stop) break;
+        uint64_t unreleased = h->pages_total - h->pages_inuse - h->pages_released;
+        uint64_t goal = h->pages_inuse / 10 + GT_SCAV_SLACK_PAGES;
+        if (unreleased > goal) {
+            uint64_t want = unreleased - goal;
+            gt_scavenge(h, want < GT_SCAV_MAX_PAGES ? (size_t)want : GT_SCAV_MAX_PAGES);
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+/* Start the background thread if enabled and not running. Under the heap lock; if
+ * pthread_create fails the heap simply runs without it. */
+void gt_scav_start(gt_heap *h)
+{
+    if (!h->bg_scav || h->scav_started || h->scav_stop) return;
+    if (pthread_create(&h->scav_thread, NULL, scav_main, h) == 0) h->scav_started = 1;
+}
+
+/* Stop and join the background thread (destroy). Can't fail. */
+void gt_scav_stop(gt_heap *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->scav_stop = 1;
+    int started = h->scav_started;
+    pthread_cond_signal(&h->scav_cond);
+    pthread_mutex_unlock(&h->lock);
+    if (started) pthread_join(h->scav_thread, NULL);
+}
