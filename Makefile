@@ -147,6 +147,9 @@ test: $(DEPS_STAMP)
 	bash tests/plots_test.sh
 	bash tests/stats_test.sh build/alloclab
 	bash tests/latency_overhead_test.sh build/alloclab
+	@echo "== drop-ins under LD_PRELOAD, and the suite under jemalloc"
+	$(MAKE) --no-print-directory dropin-test
+	bash tests/preload_test.sh build/tests/conformance build/tests/unit_refalloc
 	@echo "make test: all passed"
 
 # ---- benchmarks and charts ----
