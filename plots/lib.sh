@@ -18,6 +18,10 @@ backend_color() {
 # counter, and how many repetitions there were. TSV: run_name median min max n.
 # $1 = results file, $2 = counter name ("real_time" for the time column).
 case_stats() {
+    if [ -n "${STATS_TSV:-}" ] && [ -s "$STATS_TSV" ]; then
+        awk -F'\t' -v c="$2" 'BEGIN { OFS = "\t" } $2 == c { print $1, $3, $4, $5, $6 }' "$STATS_TSV"
+        return
+    fi
     jq -r --arg c "$2" '
       [.benchmarks[] | select(.run_type == "iteration" and (.error_occurred | not))
                      | select(.[$c] != null)]
@@ -25,6 +29,21 @@ case_stats() {
       | (map(.[$c]) | sort) as $v
       | ($v | length) as $n
       | [.[0].run_name,
+         (if $n % 2 == 1 then $v[($n - 1) / 2] else ($v[$n / 2 - 1] + $v[$n / 2]) / 2 end),
+         $v[0], $v[$n - 1], $n] | @tsv' "$1"
+}
+
+# Every numeric counter of every case in one pass (a results file of a full run is several MB:
+# one jq call per chart series would take minutes). TSV: run_name counter median min max n.
+all_stats() {
+    jq -r '
+      [.benchmarks[] | select(.run_type == "iteration" and (.error_occurred | not))]
+      | group_by(.run_name)[]
+      | . as $g
+      | ([$g[] | to_entries[] | select(.value | type == "number") | .key] | unique)[] as $k
+      | ([$g[] | .[$k] | select(. != null)] | sort) as $v
+      | ($v | length) as $n
+      | [$g[0].run_name, $k,
          (if $n % 2 == 1 then $v[($n - 1) / 2] else ($v[$n / 2 - 1] + $v[$n / 2]) / 2 end),
          $v[0], $v[$n - 1], $n] | @tsv' "$1"
 }
@@ -63,6 +82,10 @@ workloads_of() {
 
 # Counters that some successful repetition carries, matching a jq regex.
 counters_like() {
+    if [ -n "${STATS_TSV:-}" ] && [ -s "$STATS_TSV" ]; then
+        cut -f2 "$STATS_TSV" | sort -u | grep -E "$2" || true
+        return
+    fi
     jq -r --arg re "$2" '[.benchmarks[] | select(.run_type == "iteration" and (.error_occurred | not)) | keys[] | select(test($re))] | unique | .[]' "$1"
 }
 

@@ -33,6 +33,8 @@ note=$(footnote "$res" | sed "s/'/ /g")
 made=()      # chart base names, in report order
 declare -A caption
 
+STATS_TSV="$tmp/stats.tsv"
+all_stats "$res" > "$STATS_TSV"
 mapfile -t BACKENDS < <(backends_of "$res")
 mapfile -t WORKLOADS < <(workloads_of "$res")
 base=libc
@@ -215,7 +217,8 @@ if [ -n "$(counters_like "$res" '^lat_alloc_p50_ns$')" ]; then
             line=$b
             for k in alloc free; do
                 for q in p50 p99 p999 max; do
-                    v=$(rows "$res" "lat_${k}_${q}_ns" | awk -F'\t' -v w="$wl" -v b="$b" '$1 == w && $2 == b { s += log($5 > 0.5 ? $5 : 0.5); c++ } END { if (c) print exp(s / c); else print "NaN" }')
+                    [ -e "$tmp/latrows-$k-$q.tsv" ] || rows "$res" "lat_${k}_${q}_ns" > "$tmp/latrows-$k-$q.tsv"
+                    v=$(awk -F'\t' -v w="$wl" -v b="$b" '$1 == w && $2 == b { s += log($5 > 0.5 ? $5 : 0.5); c++ } END { if (c) print exp(s / c); else print "NaN" }' "$tmp/latrows-$k-$q.tsv")
                     line="$line"$'\t'"$v"
                 done
             done
