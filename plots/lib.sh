@@ -71,9 +71,15 @@ rows() {
           print p[1], p[2], cfg, thr, $2, $3, $4, $5 }'
 }
 
-# Backends in the order they appear in the results file.
+# Backends in the results file, in one stable order on every chart: the baseline first, the
+# production allocators, the Go-style ones, the lower bound last; any other name after them,
+# alphabetically. (Order of appearance would change with random interleaving.)
 backends_of() {
-    jq -r '[.benchmarks[] | select(.run_type == "iteration") | .run_name | split("/")[1]] | reduce .[] as $b ([]; if index([$b]) then . else . + [$b] end) | .[]' "$1"
+    jq -r '[.benchmarks[] | select(.run_type == "iteration") | .run_name | split("/")[1]] | unique | .[]' "$1" |
+        awk 'BEGIN { n = split("libc mimalloc tcmalloc jemalloc gotiered syncpool", pref, " ")
+                     for (i = 1; i <= n; i++) rank[pref[i]] = i }
+             { r = ($0 in rank) ? rank[$0] : ($0 == "bump" ? 900 : 100); printf "%03d\t%s\n", r, $0 }' |
+        sort -k1,1 -k2,2 | cut -f2
 }
 
 workloads_of() {
