@@ -124,6 +124,19 @@ static uint64_t empty_region_cycles(void)
     return best;
 }
 
+/* The smallest positive step between two reads of the cycle counter, in cycles. */
+static uint64_t counter_step(void)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t a = tsc(), b;
+        int spins = 0;
+        while ((b = tsc()) == a && ++spins < 100000) {}
+        if (b > a && b - a < best) best = b - a;
+    }
+    return best == UINT64_MAX ? 1 : best;
+}
+
 static double pct(const uint64_t *v, uint32_t n, double q)
 {
     if (!n) return 0;
@@ -137,6 +150,7 @@ void al_lat_report(al_lat_summary *out)
     uint64_t dns = al_now_ns() - lat_t0_ns, dtsc = tsc() - lat_t0_tsc;
     double ns_per_cycle = dtsc ? (double)dns / (double)dtsc : 1.0;
     uint64_t base = empty_region_cycles();
+    out->resolution_ns = (double)counter_step() * ns_per_cycle;
     for (int k = 0; k < 2; k++) {
         uint32_t n = atomic_load(&lat_n[k]);
         if (n > LAT_MAX_SAMPLES) n = LAT_MAX_SAMPLES;

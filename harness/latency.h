@@ -24,6 +24,8 @@ enum { AL_LAT_ALLOC = 0, AL_LAT_FREE = 1 };
 typedef struct al_lat_summary {
     uint64_t samples[2];
     double p50[2], p99[2], p999[2], max[2]; /* ns */
+    double resolution_ns; /* the smallest step the cycle counter takes here (a VM may
+                           * step it coarsely): figures below it are "less than this" */
 } al_lat_summary;
 
 /* Start sampling 1 in `period` operations of b (period >= 1). Returns the wrapping vtable

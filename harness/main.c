@@ -536,6 +536,7 @@ static void report_latency(al_gb_state *st, const case_state *cs, double rep_s)
         snprintf(n, sizeof n, "lat_%s_samples", kind[k]);
         al_gb_counter(st, n, (double)cs->lat.samples[k], AL_GB_PLAIN);
     }
+    al_gb_counter(st, "lat_resolution_ns", cs->lat.resolution_ns, AL_GB_PLAIN);
     /* the sampled warm-up run against this repetition: what sampling (and a first run) costs */
     if (rep_s > 0 && cs->warm_s > 0) al_gb_counter(st, "warmup_over_rep", cs->warm_s / rep_s, AL_GB_PLAIN);
 }

@@ -22,13 +22,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 res=${1:?usage: plot.sh RESULTS.json OUTDIR}
 out=${2:?usage: plot.sh RESULTS.json OUTDIR}
 [ -e "$res" ] || { echo "plot.sh: no results file $res (run make bench first)" >&2; exit 2; }
+series="${res%.json}.rss.tsv"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+if [[ $res == *.json.gz ]]; then # a compressed results file (the committed reference run)
+    series="${res%.json.gz}.rss.tsv"
+    gunzip -c "$res" > "$tmp/results.json" || { echo "plot.sh: cannot decompress $res" >&2; exit 2; }
+    res="$tmp/results.json"
+fi
 jq -e '.benchmarks | type == "array"' "$res" >/dev/null 2>&1 ||
     { echo "plot.sh: $res is not a Google Benchmark JSON results file" >&2; exit 2; }
 alloclab=${ALLOCLAB:-$here/../build/alloclab}
 mkdir -p "$out"
 rm -f "$out"/*.png "$out"/*.svg
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 note=$(footnote "$res" | sed "s/'/ /g")
 made=()      # chart base names, in report order
 declare -A caption
@@ -225,6 +231,11 @@ if [ -n "$(counters_like "$res" '^lat_alloc_p50_ns$')" ]; then
             echo "$line" >> "$tmp/lat-$wl.tsv"
         done
         awk -F'\t' '$2 != "NaN"' "$tmp/lat-$wl.tsv" | grep -q . || continue
+        # the cycle counter's step: figures below it only say "less than this"
+        resol=$(rows "$res" lat_resolution_ns | awk -F'\t' -v w="$wl" '$1 == w && $5 > m { m = $5 } END { printf "%.1f", m + 0 }')
+        resline=""
+        [ "$resol" != "0.0" ] && resline="set arrow 2 from graph 0, first $resol to graph 1, first $resol nohead dt 3 lw 1.5 lc rgb '#cc0000'
+set label 3 'timer step $resol ns: bars below it read as < $resol ns' at graph 0.02, first $resol offset 0, 0.6 font ',8' tc rgb '#cc0000'"
         draw "latency-$wl" 1100 600 <<GP
 set title "$wl: allocator call latency, sampled (geometric mean over cases; log scale; lower is better)"
 set ylabel 'ns per call'
@@ -234,6 +245,8 @@ set style fill solid 0.85 border -1
 set logscale y 10
 set grid ytics
 set key outside right top
+set xtics rotate by -30 font ',8'
+$resline
 set multiplot layout 1,2
 set title "$wl: alloc latency (ns)"
 plot '$tmp/lat-$wl.tsv' using 2:xtic(1) title 'p50' lc rgb '#9ecae1', '' using 3 title 'p99' lc rgb '#4292c6', '' using 4 title 'p99.9' lc rgb '#08519c', '' using 5 title 'max' lc rgb '#08306b'
@@ -241,12 +254,11 @@ set title "$wl: free latency (ns)"
 plot '$tmp/lat-$wl.tsv' using 6:xtic(1) title 'p50' lc rgb '#fdae6b', '' using 7 title 'p99' lc rgb '#f16913', '' using 8 title 'p99.9' lc rgb '#d94801', '' using 9 title 'max' lc rgb '#7f2704'
 unset multiplot
 GP
-        caption[latency-$wl]="$wl: per-call latency from the sampled warm-up run (rdtsc around 1 call in N): the tail is where page faults, refills, sweeps and cleanups show."
+        caption[latency-$wl]="$wl: per-call latency from the sampled warm-up run (rdtsc around 1 call in N): the tail is where page faults, refills, sweeps and cleanups show. The dotted red line is the cycle counter's step on this machine (${resol} ns): a bar below it means 'less than that'."
     done
 fi
 
 # ---- 6. memory over time ----
-series="${res%.json}.rss.tsv"
 if [ -s "$series" ] && [ "$(wc -l < "$series")" -gt 1 ]; then
     for wl in "${WORKLOADS[@]}"; do
         # the workload's configuration with the largest peak: its series for every backend

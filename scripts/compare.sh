@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# compare.sh A.json B.json - per case, B's median time against A's, with a significance
+# compare.sh A.json B.json - (either may be .json.gz) per case, B's median time against A's, with a significance
 # verdict from a two-sided Mann-Whitney U test over the repetitions (what compare.py does,
 # without python): exact p-values for up to 20 repetitions a side without ties, the normal
 # approximation with tie and continuity corrections otherwise. alpha = 0.05.
@@ -10,13 +10,13 @@ a=${1:-} b=${2:-}
 [ -n "$a" ] && [ -n "$b" ] || { echo "usage: compare.sh A.json B.json" >&2; exit 2; }
 for f in "$a" "$b"; do
     [ -r "$f" ] || { echo "compare.sh: cannot read $f" >&2; exit 2; }
-    jq -e '.benchmarks | type == "array"' "$f" >/dev/null 2>&1 ||
+    zcat -f "$f" | jq -e '.benchmarks | type == "array"' >/dev/null 2>&1 ||
         { echo "compare.sh: $f is not a Google Benchmark JSON results file" >&2; exit 2; }
 done
 ALPHA=${ALPHA:-0.05}
 times() { # case <tab> real_time (ms) of every successful repetition
     jq -r '.benchmarks[] | select(.run_type == "iteration" and (.error_occurred | not))
-           | [(.run_name | sub("/iterations:1/manual_time$"; "")), .real_time] | @tsv' "$1"
+           | [(.run_name | sub("/iterations:1/manual_time$"; "")), .real_time] | @tsv' <(zcat -f "$1")
 }
 { times "$a" | sed 's/^/A\t/'; times "$b" | sed 's/^/B\t/'; } | awk -F'\t' -v alpha="$ALPHA" '
 function median(arr, n,    i, j, t, s) {
