@@ -139,6 +139,7 @@ static struct options {
     const char *out;       /* --benchmark_out as given */
     char out_tmp[4096];
     char series_out[4096], series_tmp[4200];
+    char stats_out[4096], stats_tmp[4200];
 } opt;
 
 static const char *self_exe;
@@ -516,8 +517,22 @@ typedef struct case_state {
 } case_state;
 
 static case_state *cstate;
-static FILE *series_f;
+static FILE *series_f, *stats_f;
 static al_rss_series series;
+static al_stats_series stats_series;
+
+/* The backend's stats over the sampled warm-up run: case, t_ms, stat name, value. */
+static void write_stats_series(const al_case *c)
+{
+    if (!stats_f) return;
+    for (int i = 0; i < stats_series.n; i++) {
+        const al_stats_sample *x = &stats_series.v[i];
+        for (int k = 0; k < AL_STAT_COUNT; k++)
+            if (x->s.present & (UINT64_C(1) << k))
+                fprintf(stats_f, "%s\t%.3f\t%s\t%llu\n", c->name, x->t_ms, al_stat_name(k),
+                        (unsigned long long)al_stat_value(&x->s, k));
+    }
+}
 
 static void report_latency(al_gb_state *st, const case_state *cs, double rep_s)
 {
@@ -560,11 +575,14 @@ static void run_one(al_gb_state *st, void *arg)
             /* The warm-up: not measured; it carries the latency sampler. */
             al_case wc = *c;
             wc.latency_period = opt.latency_period;
+            wc.stats_interval_ms = stats_f ? (int)(opt.rss_interval_ms + 0.5) : 0;
             cs->warmed = 1;
-            if (al_run_case(&wc, opt.timeout, self_exe, &r, NULL, err, sizeof err) != 0) {
+            if (al_run_case_stats(&wc, opt.timeout, self_exe, &r, NULL, &stats_series, err,
+                                  sizeof err) != 0) {
                 /* crashed or hung: every repetition would do the same; don't wait for each */
                 snprintf(cs->warm_err, sizeof cs->warm_err, "%s (in the warm-up run)", err);
             } else if (r.status == AL_CHILD_OK) {
+                write_stats_series(c);
                 cs->has_lat = r.has_latency;
                 cs->lat = r.lat;
                 cs->warm_s = (double)r.elapsed_ns / 1e9;
@@ -711,6 +729,8 @@ static int run_child_entry(int argc, char **argv)
     if (argc < 9) return 5;
     c.latency_period = (uint32_t)strtoul(argv[7], NULL, 10);
     c.pin_cpu = atoi(argv[8]);
+    const char *sms = getenv("ALLOCLAB_STATS_SERIES_MS");
+    c.stats_interval_ms = sms ? atoi(sms) : 0;
     for (int i = 0; c.w && i < c.w->nparams && 9 + i < argc; i++) c.p[i] = strtoll(argv[9 + i], NULL, 10);
     /* cachesim: the child's stack at a fixed address modulo 1 MiB, so simulated misses do not
      * depend on the environment's size or the program's path (16 bytes otherwise; counters.h) */
@@ -962,6 +982,8 @@ int main(int argc, char **argv)
         int dotjson = ol > 5 && strcmp(opt.out + ol - 5, ".json") == 0;
         snprintf(opt.series_out, sizeof opt.series_out, "%.*s.rss.tsv", (int)(dotjson ? ol - 5 : ol), opt.out);
         snprintf(opt.series_tmp, sizeof opt.series_tmp, "%s.tmp.%ld", opt.series_out, (long)getpid());
+        snprintf(opt.stats_out, sizeof opt.stats_out, "%.*s.stats.tsv", (int)(dotjson ? ol - 5 : ol), opt.out);
+        snprintf(opt.stats_tmp, sizeof opt.stats_tmp, "%s.tmp.%ld", opt.stats_out, (long)getpid());
         snprintf(opt.out_tmp, sizeof opt.out_tmp, "%s.tmp.%ld", opt.out, (long)getpid());
         for (int i = 1; i < gargc; i++)
             if (strncmp(gargv[i], "--benchmark_out=", 16) == 0) {
@@ -986,6 +1008,12 @@ int main(int argc, char **argv)
     if (opt.out) {
         series_f = fopen(opt.series_tmp, "w");
         if (series_f) fprintf(series_f, "case\tt_ms\trss_bytes\n");
+        if (opt.warmup) {
+            stats_series.cap = 4096;
+            stats_series.v = calloc((size_t)stats_series.cap, sizeof *stats_series.v);
+            stats_f = stats_series.v ? fopen(opt.stats_tmp, "w") : NULL;
+            if (stats_f) fprintf(stats_f, "case\tt_ms\tstat\tvalue\n");
+        }
     }
     for (int i = 0; i < ncases; i++) al_gb_register(cases[i].name, run_one, &cases[i]);
     total_runs = count_selected() * opt.repetitions;
@@ -994,6 +1022,8 @@ int main(int argc, char **argv)
     al_gb_shutdown();
 
     if (series_f) fclose(series_f);
+    if (stats_f) fclose(stats_f);
+    if (stats_f && (!ran || rename(opt.stats_tmp, opt.stats_out) != 0)) unlink(opt.stats_tmp);
     if (ran && opt.out) {
         /* only a JSON result file gets the list; CSV/console outputs just get the stderr lines */
         int json = 0;

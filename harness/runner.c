@@ -5,6 +5,9 @@
 #include "counters.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <sched.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -72,6 +75,33 @@ __attribute__((noinline)) int al_measured_region(int (*run)(al_wl_ctx *), al_wl_
     return rc;
 }
 
+/* The stats sampler of the warm-up run: a thread calling stats() every interval. */
+#define STATS_SAMPLES_MAX 4096
+
+typedef struct stats_sampler {
+    const al_backend *b;
+    void *heap;
+    int interval_ms;
+    _Atomic int stop;
+    uint64_t t0;
+    uint32_t n;
+    al_stats_sample v[STATS_SAMPLES_MAX];
+} stats_sampler;
+
+static void *stats_sampler_main(void *arg)
+{
+    stats_sampler *sm = arg;
+    while (!atomic_load(&sm->stop) && sm->n < STATS_SAMPLES_MAX) {
+        al_stats_sample *x = &sm->v[sm->n];
+        sm->b->stats(sm->heap, &x->s);
+        x->t_ms = (double)(al_now_ns() - sm->t0) / 1e6;
+        sm->n++;
+        struct timespec ts = {sm->interval_ms / 1000, (long)(sm->interval_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
 void al_child_main(const al_case *c, int fd)
 {
     static al_child_result r;
@@ -129,6 +159,16 @@ void al_child_main(const al_case *c, int fd)
     r.rss_before = status_kb("VmRSS");
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
+    static stats_sampler sampler;
+    pthread_t sampler_thread;
+    int sampling = 0;
+    if (c->stats_interval_ms > 0 && c->b->stats) {
+        sampler.b = c->b;
+        sampler.heap = heap;
+        sampler.interval_ms = c->stats_interval_ms;
+        sampler.t0 = al_now_ns();
+        sampling = pthread_create(&sampler_thread, NULL, stats_sampler_main, &sampler) == 0;
+    }
     write_all(fd, "B", 1); /* the parent's RSS series starts its clock here */
     al_ctr_start();
     uint64_t t0 = al_now_ns();
@@ -154,8 +194,14 @@ void al_child_main(const al_case *c, int fd)
         al_lat_report(&r.lat);
         r.has_latency = 1;
     }
+    if (sampling) {
+        atomic_store(&sampler.stop, 1);
+        pthread_join(sampler_thread, NULL);
+        r.n_stats_samples = sampler.n;
+    }
     write_all(fd, "R", 1);
     write_all(fd, &r, sizeof r);
+    if (r.n_stats_samples) write_all(fd, sampler.v, r.n_stats_samples * sizeof sampler.v[0]);
     /* The heap is not destroyed: the process ends here and the kernel takes it all back;
      * a backend whose data is corrupt could crash in destroy() after a good result. */
     _exit(0);
@@ -209,6 +255,13 @@ static void series_add(al_rss_series *s, double t_ms, uint64_t rss)
 int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_child_result *r,
                 al_rss_series *series, char *err, size_t errlen)
 {
+    return al_run_case_stats(c, timeout_s, self_exe, r, series, NULL, err, errlen);
+}
+
+int al_run_case_stats(const al_case *c, double timeout_s, const char *self_exe,
+                      al_child_result *r, al_rss_series *series, al_stats_series *ss, char *err,
+                      size_t errlen)
+{
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -239,6 +292,11 @@ int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_chi
             argv[argc++] = (char *)c->b->name;
             fmt_case_args(c, args, argv, &argc);
             if (c->b->preload) setenv("LD_PRELOAD", c->b->preload, 1);
+            if (c->stats_interval_ms > 0) {
+                char ms[16];
+                snprintf(ms, sizeof ms, "%d", c->stats_interval_ms);
+                setenv("ALLOCLAB_STATS_SERIES_MS", ms, 1);
+            }
             al_ctr_exec(argv); /* under valgrind in cachesim mode (counters.c) */
             _exit(4);
         }
@@ -291,6 +349,22 @@ int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_chi
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         got += (size_t)n;
+    }
+    if (ss) ss->n = 0;
+    if (!timed_out && got == sizeof *r && r->n_stats_samples) {
+        /* the stats samples follow the result; read them all (the child blocks otherwise) */
+        size_t want = (size_t)r->n_stats_samples * sizeof(al_stats_sample), have = 0;
+        al_stats_sample x;
+        while (have < want && al_now_ns() < deadline) {
+            struct pollfd pfd = {fds[0], POLLIN, 0};
+            if (poll(&pfd, 1, 100) <= 0) continue;
+            size_t off = have % sizeof x;
+            ssize_t n = read(fds[0], (char *)&x + off, sizeof x - off);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            have += (size_t)n;
+            if (have % sizeof x == 0 && ss && ss->n < ss->cap) ss->v[ss->n++] = x;
+        }
     }
     close(fds[0]);
     if (timed_out) kill(pid, SIGKILL);

@@ -25,8 +25,22 @@ typedef struct al_case {
     /* how the child runs (passed on to a re-executed child too) */
     uint32_t latency_period; /* 0: no latency sampling; N: time 1 in N operations */
     int pin_cpu;             /* -1: no pinning; else the CPU the child is pinned to */
+    int stats_interval_ms;   /* > 0: a thread samples the backend's stats() that often during
+                              * the region (only in the unmeasured warm-up run); a re-executed
+                              * child gets it in ALLOCLAB_STATS_SERIES_MS */
     char name[512];
 } al_case;
+
+/* The backend's own statistics over time, sampled inside the child. */
+typedef struct al_stats_sample {
+    double t_ms; /* from the start of the measured region */
+    al_stats s;
+} al_stats_sample;
+
+typedef struct al_stats_series {
+    int n, cap;
+    al_stats_sample *v;
+} al_stats_series;
 
 /* RSS of the child over time, sampled by the parent (so the child runs undisturbed: no
  * sampler thread that would turn a single-threaded case multi-threaded). Times are ms from
@@ -59,6 +73,7 @@ typedef struct al_child_result {
     int has_latency;
     al_lat_summary lat;    /* latency_period > 0: sampled alloc/free latency */
     al_ctr_result ctr;     /* PAPI / SDE counters (child), cachesim counts (parent) */
+    uint32_t n_stats_samples; /* that many al_stats_sample follow the struct on the pipe */
 } al_child_result;
 
 #define AL_RESULT_MAGIC 0xA110C1ABu
@@ -69,6 +84,11 @@ typedef struct al_child_result {
  * ...", "timed out after 120 s", "exited with status 3") when it did not. */
 int al_run_case(const al_case *c, double timeout_s, const char *self_exe, al_child_result *r,
                 al_rss_series *series, char *err, size_t errlen);
+/* The same, also collecting the stats samples of a case with stats_interval_ms into *ss
+ * (ss->n is reset; at most ss->cap are kept). */
+int al_run_case_stats(const al_case *c, double timeout_s, const char *self_exe,
+                      al_child_result *r, al_rss_series *series, al_stats_series *ss, char *err,
+                      size_t errlen);
 
 /* The measured region: calls run(ctx). Not inlined, so callgrind can toggle on it. */
 int al_measured_region(int (*run)(al_wl_ctx *), al_wl_ctx *ctx);

@@ -13,6 +13,7 @@
 #   scaling-<wl>       throughput against threads (multi-threaded workloads)
 #   latency-<wl>       alloc and free latency p50/p99/p99.9/max per backend (log scale)
 #   memtime-<wl>       RSS over time of the workload's largest case (from <results>.rss.tsv)
+#   heapstats-<wl>     the backends' own Sys / HeapInuse / PoolBytesHeld over time (.stats.tsv)
 #   counters-<name>    cache/TLB misses and instructions per operation (PAPI or simulated)
 #   sizeclass-waste    requested against allocated size, 1..32 KiB (alloclab --usable-sizes)
 set -euo pipefail
@@ -23,10 +24,12 @@ res=${1:?usage: plot.sh RESULTS.json OUTDIR}
 out=${2:?usage: plot.sh RESULTS.json OUTDIR}
 [ -e "$res" ] || { echo "plot.sh: no results file $res (run make bench first)" >&2; exit 2; }
 series="${res%.json}.rss.tsv"
+statsseries="${res%.json}.stats.tsv"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if [[ $res == *.json.gz ]]; then # a compressed results file (the committed reference run)
     series="${res%.json.gz}.rss.tsv"
+    statsseries="${res%.json.gz}.stats.tsv"
     gunzip -c "$res" > "$tmp/results.json" || { echo "plot.sh: cannot decompress $res" >&2; exit 2; }
     res="$tmp/results.json"
 fi
@@ -280,6 +283,33 @@ set key outside right top
 plot $(IFS=,; echo "${plots[*]}")
 GP
         caption[memtime-$wl]="$wl: RSS sampled by the parent every few ms while the child ran its largest case."
+    done
+fi
+
+# ---- 6b. the backends' own memory figures over time (sampled in the warm-up run) ----
+if [ -s "$statsseries" ] && [ "$(wc -l < "$statsseries")" -gt 1 ]; then
+    for wl in "${WORKLOADS[@]}"; do
+        cfg=$(awk -F'\t' -v w="$wl" '$1 == w && $5 > m { m = $5; c = $3 } END { print c }' "$tmp/rss.tsv")
+        [ -n "$cfg" ] || continue
+        plots=()
+        for b in "${BACKENDS[@]}"; do
+            name="$wl/$b"; [ "$cfg" != "-" ] && name="$name/$cfg"
+            # Sys: what the backend has mapped from the OS; HeapInuse or Alloc: what it uses
+            awk -F'\t' -v n="$name" '$1 == n && $3 == "Sys" { print $2 "\t" $4 / 1048576 }' "$statsseries" > "$tmp/hs-$wl-$b.tsv"
+            [ -s "$tmp/hs-$wl-$b.tsv" ] && plots+=("'$tmp/hs-$wl-$b.tsv' using 1:2 with lines lw 2 lc rgb '$(backend_color "$b")' title '$b Sys'")
+            awk -F'\t' -v n="$name" '$1 == n && ($3 == "HeapInuse" || $3 == "PoolBytesHeld") { print $2 "\t" $4 / 1048576 }' "$statsseries" > "$tmp/hu-$wl-$b.tsv"
+            [ -s "$tmp/hu-$wl-$b.tsv" ] && plots+=("'$tmp/hu-$wl-$b.tsv' using 1:2 with lines lw 1.5 dt 2 lc rgb '$(backend_color "$b")' title '$b in use / held'")
+        done
+        [ ${#plots[@]} -gt 0 ] || continue
+        draw "heapstats-$wl" 1000 600 <<GP
+set title "$wl ($cfg): the backends' own figures over time (sampled in the warm-up run; 0 = start of the measured region)"
+set xlabel 'time (ms)'
+set ylabel 'MiB'
+set grid
+set key outside right top font ',8'
+plot $(IFS=,; echo "${plots[*]}")
+GP
+        caption[heapstats-$wl]="$wl: what each backend with statistics had mapped from the OS (Sys, solid) and in use or held in pools (dashed), sampled by a thread in the child every few ms."
     done
 fi
 

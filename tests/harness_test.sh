@@ -91,6 +91,9 @@ jq -e '[.benchmarks[] | select(.run_type == "iteration")] | all(.lat_alloc_p50_n
     "$t/a.json" >/dev/null && ok "latency percentiles (alloc and free) from the sampled warm-up" || bad "latency counters"
 [ "$(tail -n +2 "$t/a.rss.tsv" | wc -l)" -gt 0 ] && [ "$(head -1 "$t/a.rss.tsv")" = "$(printf 'case\tt_ms\trss_bytes')" ] &&
     ok "RSS series written beside the results" || bad "RSS series"
+"$bin" "${small[@]}" --backends=bump --benchmark_repetitions=1 --benchmark_out="$t/st.json" --benchmark_out_format=json >/dev/null 2>&1
+[ "$(head -1 "$t/st.stats.tsv")" = "$(printf 'case\tt_ms\tstat\tvalue')" ] && grep -q $'\tSys\t' "$t/st.stats.tsv" &&
+    ok "backend stats over time written beside the results" || bad "stats series"
 jq -e '.alloclab_cv_threshold > 0 and (.alloclab_noisy | type == "array")' "$t/a.json" >/dev/null &&
     ok "noisy-case list in the JSON" || bad "noisy list"
 
