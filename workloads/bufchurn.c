@@ -21,6 +21,7 @@
  * folds the first and last byte of each buffer into a checksum inside the loop.
  */
 #include "workload.h"
+#include "wl_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,65 +39,30 @@ static const al_param_def bufchurn_params[] = {
     [P_INIT] = {"init", 4096, 1, 1 << 26, NULL, AL_PARAM_BYTES, "initial buffer capacity"},
 };
 
-typedef struct conn_buf {
-    unsigned char *buf;
-    size_t cap, off;
-} conn_buf;
+/* The buffers and the accounting are the workloads' shared ones (wl_internal.h): wl_connbuf is
+ * the seed's ConnectionBuffer, wl_connbuf_write its Write(), wl_st counts ops and live bytes. */
 
-typedef struct churn {
-    al_wl_ctx *ctx;
-    uint64_t live;
-} churn;
-
-static inline void live_add(churn *c, size_t n)
+static int cb_open(wl_st *c, wl_connbuf *cb, size_t init)
 {
-    c->live += n;
-    if (c->live > c->ctx->peak_live) c->ctx->peak_live = c->live;
-}
-
-static inline void *churn_alloc(churn *c, size_t n)
-{
-    void *p = c->ctx->b->alloc(c->ctx->heap, n);
-    c->ctx->ops++;
-    if (p) live_add(c, n);
-    return p;
-}
-
-static inline void churn_free(churn *c, void *p, size_t n)
-{
-    c->ctx->b->free(c->ctx->heap, p, n);
-    c->ctx->ops++;
-    c->live -= n;
-}
-
-static int cb_open(churn *c, conn_buf *cb, size_t init)
-{
-    cb->buf = churn_alloc(c, init);
+    cb->buf = wl_st_alloc(c, init);
     cb->cap = init;
     cb->off = 0;
     return cb->buf ? 0 : -1;
 }
 
-/* The seed's Write(): grow by doubling until the data fits. */
-static int cb_write(churn *c, conn_buf *cb, const void *data, size_t n, int append_realloc)
+/* The seed's Write(); in direct mode, Go's append: the buffer grows in place with realloc. */
+static int cb_write(wl_st *c, wl_connbuf *cb, const void *data, size_t n, int append_realloc)
 {
+    if (!append_realloc) return wl_connbuf_write(c, cb, data, n);
     size_t needed = cb->off + n;
     if (needed > cb->cap) {
         size_t ncap = cb->cap * 2;
         while (ncap < needed) ncap *= 2;
-        unsigned char *nb;
-        if (append_realloc) {
-            nb = al_realloc(c->ctx->b, c->ctx->heap, cb->buf, cb->cap, ncap);
-            c->ctx->ops++;
-            if (!nb) return -1;
-            c->live += ncap - cb->cap;
-            live_add(c, 0);
-        } else {
-            nb = churn_alloc(c, ncap);
-            if (!nb) return -1;
-            memcpy(nb, cb->buf, cb->off);
-            churn_free(c, cb->buf, cb->cap);
-        }
+        unsigned char *nb = al_realloc(c->ctx->b, c->ctx->heap, cb->buf, cb->cap, ncap);
+        c->ctx->ops++;
+        if (!nb) return -1;
+        c->live += ncap - cb->cap;
+        if (c->live > c->ctx->peak_live) c->ctx->peak_live = c->live;
         cb->buf = nb;
         cb->cap = ncap;
     }
@@ -108,7 +74,7 @@ static int cb_write(churn *c, conn_buf *cb, const void *data, size_t n, int appe
 static inline unsigned char byte_of(uint64_t i) { return (unsigned char)(i * 131u + 7u); }
 
 /* 0 when every byte of cb's content is v. */
-static int cb_verify(const conn_buf *cb, unsigned char v)
+static int cb_verify(const wl_connbuf *cb, unsigned char v)
 {
     for (size_t i = 0; i < cb->off; i++)
         if (cb->buf[i] != v) return -1;
@@ -120,8 +86,8 @@ static int bufchurn_run(al_wl_ctx *ctx)
     const size_t size = (size_t)ctx->p[P_SIZE], init = (size_t)ctx->p[P_INIT];
     const uint64_t n = (uint64_t)ctx->p[P_BUFFERS];
     const int mode = (int)ctx->p[P_MODE];
-    churn c = {ctx, 0};
-    conn_buf *bufs = NULL;
+    wl_st c = {ctx, 0};
+    wl_connbuf *bufs = NULL;
 
     al_wl_pause(ctx);
     if (mode != MODE_STEADY) {
@@ -137,12 +103,12 @@ static int bufchurn_run(al_wl_ctx *ctx)
     uint64_t sum = 0, expect = 0;
     for (uint64_t i = 0; i < n; i++) {
         unsigned char v = byte_of(i);
-        unsigned char *payload = churn_alloc(&c, size);
+        unsigned char *payload = wl_st_alloc(&c, size);
         if (!payload) goto oom;
         memset(payload, v, size);
-        conn_buf local, *cb = bufs ? &bufs[i] : &local;
+        wl_connbuf local, *cb = bufs ? &bufs[i] : &local;
         if (mode == MODE_DIRECT) {
-            cb->buf = churn_alloc(&c, init); /* make([]byte, 0, 4096) */
+            cb->buf = wl_st_alloc(&c, init); /* make([]byte, 0, 4096) */
             cb->cap = init;
             cb->off = 0;
             if (!cb->buf) goto oom;
@@ -150,11 +116,11 @@ static int bufchurn_run(al_wl_ctx *ctx)
             goto oom;
         }
         if (cb_write(&c, cb, payload, size, mode == MODE_DIRECT)) goto oom;
-        churn_free(&c, payload, size);
+        wl_st_free(&c, payload, size);
         if (mode == MODE_STEADY) {
             sum += cb->buf[0] + cb->buf[cb->off - 1];
             expect += 2u * v;
-            churn_free(&c, cb->buf, cb->cap);
+            wl_st_free(&c, cb->buf, cb->cap);
         }
     }
 
@@ -173,7 +139,7 @@ static int bufchurn_run(al_wl_ctx *ctx)
             expect += byte_of(i);
         }
         if (mode == MODE_KEEP) al_wl_resume(ctx);
-        for (uint64_t i = 0; i < n; i++) churn_free(&c, bufs[i].buf, bufs[i].cap);
+        for (uint64_t i = 0; i < n; i++) wl_st_free(&c, bufs[i].buf, bufs[i].cap);
         if (mode == MODE_DIRECT) al_wl_resume(ctx);
         free(bufs);
     }

@@ -33,55 +33,6 @@ static const al_param_def request_params[] = {
                 "initial response buffer capacity"},
 };
 
-typedef struct rq {
-    al_wl_ctx *ctx;
-    uint64_t live;
-} rq;
-
-/* alloc through the backend, counted; NULL on OOM. */
-static inline void *rq_alloc(rq *q, size_t n)
-{
-    void *p = q->ctx->b->alloc(q->ctx->heap, n);
-    q->ctx->ops++;
-    if (p) {
-        q->live += n;
-        if (q->live > q->ctx->peak_live) q->ctx->peak_live = q->live;
-    }
-    return p;
-}
-
-/* free through the backend, counted. Can't fail. */
-static inline void rq_free(rq *q, void *p, size_t n)
-{
-    q->ctx->b->free(q->ctx->heap, p, n);
-    q->ctx->ops++;
-    q->live -= n;
-}
-
-typedef struct rq_buf {
-    unsigned char *buf;
-    size_t cap, off;
-} rq_buf;
-
-/* The seed's Write(): grow by doubling (new, copy, free old). Returns 0, -1 on OOM. */
-static int rq_write(rq *q, rq_buf *cb, const char *data, size_t n)
-{
-    size_t needed = cb->off + n;
-    if (needed > cb->cap) {
-        size_t ncap = cb->cap * 2;
-        while (ncap < needed) ncap *= 2;
-        unsigned char *nb = rq_alloc(q, ncap);
-        if (!nb) return -1;
-        memcpy(nb, cb->buf, cb->off);
-        rq_free(q, cb->buf, cb->cap);
-        cb->buf = nb;
-        cb->cap = ncap;
-    }
-    memcpy(cb->buf + cb->off, data, n);
-    cb->off += n;
-    return 0;
-}
-
 #define RQ_HASH0 UINT64_C(0xcbf29ce484222325)
 
 /* FNV-1a of p[0..n), continuing from h. Can't fail. */
@@ -98,7 +49,7 @@ static const char header_line[] = "Content-Type: application/json\r\n";
 /* Returns 0, or -1 with ctx->err set (OOM, corrupted data). */
 static int request_run(al_wl_ctx *ctx)
 {
-    rq q = {ctx, 0};
+    wl_st q = {ctx, 0};
     const uint64_t n = (uint64_t)ctx->p[P_REQUESTS];
     const size_t init = (size_t)ctx->p[P_INIT];
     al_rng r;
@@ -107,22 +58,22 @@ static int request_run(al_wl_ctx *ctx)
     for (uint64_t i = 0; i < n; i++) {
         size_t blen = 1024 * (size_t)al_rng_range(&r, 1, (uint64_t)ctx->p[P_MAX_KIB]);
         unsigned char v = (unsigned char)(wl_mix(i + wl_mix(ctx->seed)) | 1);
-        unsigned char *body = rq_alloc(&q, blen);
+        unsigned char *body = wl_st_alloc(&q, blen);
         if (!body) goto oom;
         memset(body, v, blen);
 
-        rq_buf cb = {rq_alloc(&q, init), init, 0};
+        wl_connbuf cb = {wl_st_alloc(&q, init), init, 0};
         if (!cb.buf) {
-            rq_free(&q, body, blen);
+            wl_st_free(&q, body, blen);
             goto oom;
         }
         char json[64];
         int jn = snprintf(json, sizeof json, "\r\n{\"status\":\"processed\", \"size\":%zu}", blen);
-        if (rq_write(&q, &cb, status_line, sizeof status_line - 1) ||
-            rq_write(&q, &cb, header_line, sizeof header_line - 1) ||
-            rq_write(&q, &cb, json, (size_t)jn)) {
-            rq_free(&q, cb.buf, cb.cap);
-            rq_free(&q, body, blen);
+        if (wl_connbuf_write(&q, &cb, status_line, sizeof status_line - 1) ||
+            wl_connbuf_write(&q, &cb, header_line, sizeof header_line - 1) ||
+            wl_connbuf_write(&q, &cb, json, (size_t)jn)) {
+            wl_st_free(&q, cb.buf, cb.cap);
+            wl_st_free(&q, body, blen);
             goto oom;
         }
         /* Bytes(): the response as the caller reads it, then Close(). */
@@ -130,11 +81,11 @@ static int request_run(al_wl_ctx *ctx)
         uint64_t h = rq_hash(RQ_HASH0, status_line, sizeof status_line - 1);
         h = rq_hash(h, header_line, sizeof header_line - 1);
         expect += rq_hash(h, json, (size_t)jn);
-        rq_free(&q, cb.buf, cb.cap);
+        wl_st_free(&q, cb.buf, cb.cap);
 
         sum += wl_mix((uint64_t)body[0] << 8 | body[blen - 1]);
         expect += wl_mix((uint64_t)v << 8 | v);
-        rq_free(&q, body, blen);
+        wl_st_free(&q, body, blen);
     }
     return wl_verify_sum(ctx, sum, expect, "responses and request bodies");
 oom:

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* See wl_internal.h. Can't fail. */
 int wl_fail(al_wl_ctx *ctx, const char *fmt, ...)
@@ -140,4 +141,22 @@ int wl_team_verify(al_wl_ctx *ctx, const wl_worker *w, int n, const char *what)
         expect += w[i].expect;
     }
     return wl_verify_sum(ctx, sum, expect, what);
+}
+
+int wl_connbuf_write(wl_st *s, wl_connbuf *cb, const void *data, size_t n)
+{
+    size_t needed = cb->off + n;
+    if (needed > cb->cap) {
+        size_t ncap = cb->cap * 2;
+        while (ncap < needed) ncap *= 2;
+        unsigned char *nb = wl_st_alloc(s, ncap);
+        if (!nb) return -1;
+        memcpy(nb, cb->buf, cb->off);
+        wl_st_free(s, cb->buf, cb->cap);
+        cb->buf = nb;
+        cb->cap = ncap;
+    }
+    memcpy(cb->buf + cb->off, data, n);
+    cb->off += n;
+    return 0;
 }

@@ -37,6 +37,45 @@
 /* ---- errors ---- */
 
 /* Writes one line to ctx->err and returns -1. Can't fail. */
+/* ---- single-threaded accounting and the seed's ConnectionBuffer (bufchurn, request) ---- */
+
+/* One thread's view of the backend: every call counted in ctx->ops, live bytes (as asked)
+ * tracked and their peak kept in ctx->peak_live. */
+typedef struct wl_st {
+    al_wl_ctx *ctx;
+    uint64_t live;
+} wl_st;
+
+/* alloc through the backend, counted; NULL on OOM. */
+static inline void *wl_st_alloc(wl_st *s, size_t n)
+{
+    void *p = s->ctx->b->alloc(s->ctx->heap, n);
+    s->ctx->ops++;
+    if (p) {
+        s->live += n;
+        if (s->live > s->ctx->peak_live) s->ctx->peak_live = s->live;
+    }
+    return p;
+}
+
+/* free through the backend with the size hint, counted. Can't fail. */
+static inline void wl_st_free(wl_st *s, void *p, size_t n)
+{
+    s->ctx->b->free(s->ctx->heap, p, n);
+    s->ctx->ops++;
+    s->live -= n;
+}
+
+/* The seed lecture's ConnectionBuffer: a buffer, its capacity and the bytes written. */
+typedef struct wl_connbuf {
+    unsigned char *buf;
+    size_t cap, off;
+} wl_connbuf;
+
+/* The seed's Write(): when data does not fit, grow by doubling until it does (allocate the
+ * new buffer, copy, free the old one), then append. Returns 0, or -1 on OOM with cb intact. */
+int wl_connbuf_write(wl_st *s, wl_connbuf *cb, const void *data, size_t n);
+
 int wl_fail(al_wl_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* 0 when sum == expect (and stores sum in ctx->checksum), else -1 with ctx->err saying the data
