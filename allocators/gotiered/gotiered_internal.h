@@ -312,9 +312,12 @@ void gt_debug_on_free(gt_heap *h, const void *p, size_t hint);
 void gt_debug_clear_live(gt_span *s, uintptr_t p);
 #endif
 
-/* Fast path: one object of span class spc (0..68; 0 = size 0) from mc, not counted in the
- * stats (tiny blocks). NULL only when out of memory. */
-static inline void *gt_mcache_alloc(gt_mcache *mc, unsigned spc)
+/* Fast path: one object of span class spc (0..68; 0 = size 0) from mc; `counted` (a constant
+ * at every call site, so the test folds away) counts it as one malloc of the class size (the
+ * slow path counts its own). NULL only when out of memory. */
+static inline __attribute__((always_inline)) void *gt_mcache_alloc_impl(gt_mcache *mc,
+                                                                         unsigned spc,
+                                                                         int counted)
 {
     gt_slot *sl = &mc->slot[spc];
     void *p = sl->reuse;
@@ -324,10 +327,14 @@ static inline void *gt_mcache_alloc(gt_mcache *mc, unsigned spc)
         sl->nreuse--;
     } else {
         uint64_t c = sl->cache;
-        if (gt_unlikely(!c)) return gt_mcache_alloc_slow(mc, spc, 0);
+        if (gt_unlikely(!c)) return gt_mcache_alloc_slow(mc, spc, counted);
         sl->cache = c & (c - 1);
         p = (void *)(sl->wbase + (uintptr_t)__builtin_ctzll(c) * sl->elemsize);
         GT_UNPOISON(p, sl->elemsize);
+    }
+    if (counted) {
+        GT_STAT_INC(mc->nmalloc, 1);
+        GT_STAT_INC(mc->bytes_alloc, sl->elemsize);
     }
 #ifdef GOTIERED_DEBUG
     gt_debug_on_alloc(gt_span_of(p), (uintptr_t)p);
@@ -335,28 +342,16 @@ static inline void *gt_mcache_alloc(gt_mcache *mc, unsigned spc)
     return p;
 }
 
-/* The same, counted as one malloc of the class size (the slow path counts its own). */
+/* Not counted in the stats (tiny blocks, refills). */
+static inline void *gt_mcache_alloc(gt_mcache *mc, unsigned spc)
+{
+    return gt_mcache_alloc_impl(mc, spc, 0);
+}
+
+/* Counted as one malloc of the class size. */
 static inline void *gt_mcache_alloc_counted(gt_mcache *mc, unsigned spc)
 {
-    gt_slot *sl = &mc->slot[spc];
-    void *p = sl->reuse;
-    if (p) {
-        GT_UNPOISON(p, sl->elemsize);
-        sl->reuse = *(void **)p;
-        sl->nreuse--;
-    } else {
-        uint64_t c = sl->cache;
-        if (gt_unlikely(!c)) return gt_mcache_alloc_slow(mc, spc, 1);
-        sl->cache = c & (c - 1);
-        p = (void *)(sl->wbase + (uintptr_t)__builtin_ctzll(c) * sl->elemsize);
-        GT_UNPOISON(p, sl->elemsize);
-    }
-    GT_STAT_INC(mc->nmalloc, 1);
-    GT_STAT_INC(mc->bytes_alloc, sl->elemsize);
-#ifdef GOTIERED_DEBUG
-    gt_debug_on_alloc(gt_span_of(p), (uintptr_t)p);
-#endif
-    return p;
+    return gt_mcache_alloc_impl(mc, spc, 1);
 }
 
 /* Free block q (an object of small span s, class spc; a whole block for tiny) through the
