@@ -145,7 +145,17 @@ struct al_backend {
     /* Optional. What this allocator really is, for the results context ("glibc 2.36",
      * "mimalloc 2.0.9"). Returns a static string. */
     const char *(*version)(void);
+    /* Optional. fork() safety, called through pthread_atfork by a drop-in build:
+     * AL_FORK_PREPARE takes every lock of the heap (in one fixed order) so no other thread is
+     * inside it when fork() copies the process; AL_FORK_PARENT releases them in the parent;
+     * AL_FORK_CHILD makes them usable again in the child (release or re-initialise), where only
+     * the forking thread exists: other threads' caches stay as they were (leaked, not corrupt).
+     * A backend without locks (or thread-unsafe) leaves this NULL. Can't fail. */
+    void (*atfork)(void *heap, int phase);
 };
+
+/* al_backend.atfork phases. */
+enum { AL_FORK_PREPARE = 0, AL_FORK_PARENT = 1, AL_FORK_CHILD = 2 };
 
 /* ---- the registry (allocators/registry.c) ---- */
 
