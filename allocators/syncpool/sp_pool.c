@@ -24,11 +24,14 @@ static inline sp_local *local_at(sp_local *arr, const sp_heap *h, unsigned p, un
     return &arr[(size_t)p * h->nb + cls];
 }
 
-/* A block taken from the pools goes back to the user: unpoison it, count the pace. Returns
- * p; can't fail. */
-static inline void *hand_out(sp_heap *h, sp_tls_ent *e, unsigned cls, void *p)
+/* A block goes to the user (pooled: it came from a pool, else fresh from the underlying
+ * allocator): unpoison it, debug fill, count the pace. Returns p; can't fail (a debug build
+ * aborts on a write after put). */
+static inline void *hand_out(sp_heap *h, sp_tls_ent *e, unsigned cls, void *p, int pooled)
 {
     SP_UNPOISON(p, h->bucket[cls].size);
+    SP_DEBUG_OUT(p, h->bucket[cls].size, pooled);
+    (void)pooled;
     if (e) {
         e->pace += h->bucket[cls].size;
         if (sp_unlikely(e->pace >= h->pace_quantum)) sp_pace_flush(h, e);
@@ -40,23 +43,29 @@ static inline void *hand_out(sp_heap *h, sp_tls_ent *e, unsigned cls, void *p)
 
 void sp_block_release(sp_heap *h, unsigned cls, void *p)
 {
-    size_t sz = h->bucket[cls].size;
-    SP_UNPOISON(p, sz);
+    const sp_bucket *b = &h->bucket[cls];
+    SP_UNPOISON(p, b->size);
     SP_UNPOISON((char *)p - SP_HDR, SP_HDR);
-    h->under->free(h->under_heap, (char *)p - SP_HDR, sz + SP_HDR);
-    atomic_fetch_sub_explicit(&h->under_bytes, sz + SP_HDR, memory_order_relaxed);
+    h->under->free(h->under_heap, (char *)p - b->off, b->gross);
+    atomic_fetch_sub_explicit(&h->under_bytes, b->gross, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->bucket[cls].dropped, 1, memory_order_relaxed);
 }
 
-/* Go's New: a fresh block from the underlying allocator. NULL when it is out of memory. */
+/* Go's New: a fresh block from the underlying allocator: [header | data] (off = 16), or for
+ * the big buckets a 64-aligned base and [48 unused | header | data] (off = 64) so the data
+ * starts on a cache line. NULL when the underlying allocator is out of memory. */
 static void *block_new(sp_heap *h, unsigned cls)
 {
-    size_t sz = h->bucket[cls].size;
-    char *base = h->under->alloc(h->under_heap, sz + SP_HDR);
+    const sp_bucket *b = &h->bucket[cls];
+    char *base = b->off == SP_HDR ? h->under->alloc(h->under_heap, b->gross)
+                                  : h->under->alloc_aligned(h->under_heap,
+                                                            b->size >= SP_PAGE_FROM ? 4096 : SP_LINE,
+                                                            b->gross);
     if (!base) return NULL;
-    sp_hdr_set(h, base, cls);
-    atomic_fetch_add_explicit(&h->under_bytes, sz + SP_HDR, memory_order_relaxed);
-    return base + SP_HDR;
+    char *p = base + b->off;
+    sp_hdr_set(h, p - SP_HDR, cls);
+    atomic_fetch_add_explicit(&h->under_bytes, b->gross, memory_order_relaxed);
+    return p;
 }
 
 void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
@@ -82,7 +91,7 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
         if (x) {
             COUNT(gets);
             COUNT(hits);
-            return hand_out(h, e, cls, x);
+            return hand_out(h, e, cls, x, 1);
         }
     }
     /* 3. steal: popTail from the other Ps, (pid + i + 1) % n. */
@@ -94,7 +103,7 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
             COUNT(gets);
             COUNT(hits);
             COUNT(steals);
-            return hand_out(h, e, cls, x);
+            return hand_out(h, e, cls, x, 1);
         }
     }
     /* 4. the victim cache: own victim private, then popTail across the victim shards. */
@@ -105,7 +114,7 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
             COUNT(gets);
             COUNT(hits);
             COUNT(victim_hits);
-            return hand_out(h, e, cls, x);
+            return hand_out(h, e, cls, x, 1);
         }
     }
     for (unsigned i = 0; i < n; i++) {
@@ -117,7 +126,7 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
             COUNT(gets);
             COUNT(hits);
             COUNT(victim_hits);
-            return hand_out(h, e, cls, x);
+            return hand_out(h, e, cls, x, 1);
         }
     }
     /* 5. New(): the underlying allocator. */
@@ -126,7 +135,7 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
     COUNT(gets);
     COUNT(misses);
 #undef COUNT
-    return hand_out(h, e, cls, x);
+    return hand_out(h, e, cls, x, 0);
 }
 
 void sp_put_slow(sp_heap *h, sp_tls_ent *e, unsigned cls, void *p)
