@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -640,4 +641,122 @@ Test(syncpool_pool, alloc_aligned_blocks_are_aligned_unpooled_and_accounted)
     cr_assert_eq(sp_count_held(h), held, "an aligned block was pooled");
     assert_check(h, "after aligned blocks");
     B->destroy(h);
+}
+
+/* ---- producer/consumer: held bytes stay bounded ---- */
+
+/* One thread only gets, another only puts (every block crosses threads), through a ring of
+ * PC_Q slots. The consumer's puts land in its own P (private slot, then shared chain); the
+ * producer's gets steal them from that chain's tail before ever asking the underlying
+ * allocator. So the blocks the pools own (misses - dropped) are at most the ones in flight
+ * (PC_Q in the ring + one in each hand) plus the few no steal reaches (each P's private slot,
+ * a cleanup's victim private slots, a block between two steps): independent of the run's
+ * length. Bound used: 2 * (PC_Q + 8) blocks, checked on samples taken all through the run;
+ * a short run and one 10x longer must both stay under it. */
+enum { PC_Q = 64, PC_SIZE = 4096 };
+
+typedef struct pc_ring {
+    void *heap;
+    long n;
+    _Atomic long head, tail; /* producer writes head, consumer tail */
+    _Atomic(void *) slot[PC_Q];
+    uint64_t max_held, max_blocks, samples, bad;
+} pc_ring;
+
+/* Blocks the pools own now: sum over buckets of misses - dropped (racy, approximate). */
+static uint64_t pc_blocks_owned(void *h)
+{
+    uint64_t n = 0;
+    for (unsigned b = 0; b < sp_bucket_count(h); b++) {
+        sp_bucket_stats s;
+        sp_bucket_stats_get(h, b, &s);
+        n += s.misses - s.dropped;
+    }
+    return n;
+}
+
+static void *pc_producer(void *a)
+{
+    pc_ring *r = a;
+    for (long i = 0; i < r->n; i++) {
+        long *p = B->alloc(r->heap, PC_SIZE);
+        cr_assert_not_null(p);
+        p[0] = i;
+        p[PC_SIZE / sizeof(long) - 1] = ~i;
+        long h = atomic_load_explicit(&r->head, memory_order_relaxed);
+        while (h - atomic_load_explicit(&r->tail, memory_order_acquire) == PC_Q) sched_yield();
+        atomic_store_explicit(&r->slot[h % PC_Q], p, memory_order_relaxed);
+        atomic_store_explicit(&r->head, h + 1, memory_order_release);
+        if (i % 256 == 0) { /* sample while both threads run */
+            al_stats s = stats_of(r->heap);
+            uint64_t blocks = pc_blocks_owned(r->heap);
+            if (s.pool_bytes_held > r->max_held) r->max_held = s.pool_bytes_held;
+            if (blocks > r->max_blocks) r->max_blocks = blocks;
+            r->samples++;
+        }
+    }
+    return NULL;
+}
+
+static void *pc_consumer(void *a)
+{
+    pc_ring *r = a;
+    for (long i = 0; i < r->n; i++) {
+        long t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        while (atomic_load_explicit(&r->head, memory_order_acquire) == t) sched_yield();
+        long *p = atomic_load_explicit(&r->slot[t % PC_Q], memory_order_relaxed);
+        atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+        if (p[0] != i || p[PC_SIZE / sizeof(long) - 1] != ~i) r->bad++;
+        B->free(r->heap, p, PC_SIZE);
+    }
+    return NULL;
+}
+
+/* Run n transfers on a fresh heap (default GOGC pacing); fills r. */
+static void pc_run(pc_ring *r, long n)
+{
+    memset(r, 0, sizeof *r);
+    r->heap = open_heap(NULL);
+    r->n = n;
+    pthread_t p, c;
+    cr_assert_eq(pthread_create(&c, NULL, pc_consumer, r), 0);
+    cr_assert_eq(pthread_create(&p, NULL, pc_producer, r), 0);
+    pthread_join(p, NULL);
+    pthread_join(c, NULL);
+    cr_assert_eq(r->bad, 0, "a block's content changed in flight");
+    uint64_t blocks = pc_blocks_owned(r->heap);
+    if (blocks > r->max_blocks) r->max_blocks = blocks;
+    al_stats s = stats_of(r->heap);
+    if (s.pool_bytes_held > r->max_held) r->max_held = s.pool_bytes_held;
+    assert_check(r->heap, "after the producer/consumer run");
+    B->destroy(r->heap);
+}
+
+Test(syncpool_pool, producer_consumer_held_bytes_stay_bounded, .timeout = 120)
+{
+    need_stats();
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+    const long n = 5000;
+#else
+    const long n = 20000;
+#endif
+    const uint64_t bound_blocks = 2 * (PC_Q + 8);
+    const uint64_t bound_bytes = bound_blocks * (PC_SIZE + SP_LINE);
+    static pc_ring r1, r10;
+    pc_run(&r1, n);
+    pc_run(&r10, 10 * n);
+    cr_log_info("producer/consumer: %ld transfers: max held %llu B, %llu blocks owned; %ld "
+                "transfers: max held %llu B, %llu blocks owned (bound %llu B, %llu blocks)",
+                n, (unsigned long long)r1.max_held, (unsigned long long)r1.max_blocks, 10 * n,
+                (unsigned long long)r10.max_held, (unsigned long long)r10.max_blocks,
+                (unsigned long long)bound_bytes, (unsigned long long)bound_blocks);
+    cr_assert_geq(r10.samples, 9 * r1.samples, "the long run was sampled less");
+    cr_assert_leq(r1.max_blocks, bound_blocks, "short run: %llu blocks owned",
+                  (unsigned long long)r1.max_blocks);
+    cr_assert_leq(r10.max_blocks, bound_blocks, "10x run: %llu blocks owned (short run: %llu)",
+                  (unsigned long long)r10.max_blocks, (unsigned long long)r1.max_blocks);
+    cr_assert_leq(r1.max_held, bound_bytes, "short run: %llu B held",
+                  (unsigned long long)r1.max_held);
+    cr_assert_leq(r10.max_held, bound_bytes, "10x run: %llu B held (short run: %llu B)",
+                  (unsigned long long)r10.max_held, (unsigned long long)r1.max_held);
 }

@@ -172,6 +172,7 @@ typedef struct sp_heap {
     _Atomic uint64_t under_bytes;   /* bytes now obtained from the underlying heap    */
     _Atomic uint64_t meta_bytes;    /* dequeues (locals are in locals_bytes)          */
     _Atomic uint64_t num_gc;
+    int forked;                     /* a fork child: other threads were cut off mid-get/put */
     _Atomic uint64_t rejected;      /* frees of blocks whose header is not ours       */
     _Atomic uint64_t large_allocs, large_frees, large_live, large_total;
     _Atomic uint64_t aligned_extra; /* alloc_aligned blocks: bytes beyond size + header */

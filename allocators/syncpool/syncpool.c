@@ -109,7 +109,9 @@ static _Thread_local sp_tlist *tls_list;
 static _Thread_local int tls_creating; /* recursion guard for under= */
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER; /* guards live_heaps */
+/* Guards live_heaps. Recursive only so that the atfork(PREPARE) of several heaps can each take
+ * it (nested, in the forking thread); no other path re-enters it. */
+static pthread_mutex_t live_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static sp_heap *live_heaps;
 static _Atomic uint64_t next_heap_id = 1;
 
@@ -940,6 +942,9 @@ static int sp_check(void *heap, char *msg, size_t msglen)
             goto out;
         }
 #if SP_STATS
+    /* In a fork child the counting equations need not hold: a thread cut off by fork() may
+     * have taken a block and not counted it yet (its counters and blocks are frozen). */
+    if (h->forked) goto counted;
     uint64_t under = 0;
     for (unsigned b = 0; b < h->nb; b++) {
         sp_bucket_stats s;
@@ -961,11 +966,54 @@ static int sp_check(void *heap, char *msg, size_t msglen)
                  (unsigned long long)atomic_load(&h->under_bytes), (unsigned long long)under);
         goto out;
     }
+counted:
 #endif
     rc = 0;
 out:
     free(k.v);
     return rc;
+}
+
+/* A fresh recursive live_lock (fork child). Can't fail (init of a static mutex). */
+static void live_lock_reinit(void)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&live_lock, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
+/* vtable atfork (a drop-in's pthread_atfork). The locks, in this fixed order: live_lock (the
+ * registry of heaps, taken by a thread's first use of a heap and by thread exit), the heap's
+ * gc_lock (cleanup: the victim chains' only producer), then the underlying backend's own
+ * (cleanup frees into it while holding gc_lock). PREPARE takes them, PARENT releases them in
+ * reverse, CHILD re-initialises ours (the child's thread id differs, so a recursive mutex could
+ * not be unlocked there). Everything else is lock-free: a ring operation cut off by fork()
+ * leaves at most one slot the child cannot reuse (the chain grows past it); other threads' P
+ * slots stay taken in the child (their blocks leaked there, not corrupt). Can't fail. */
+static void sp_atfork(void *heap, int phase)
+{
+    sp_heap *h = heap;
+    void (*under_atfork)(void *, int) = h->under->atfork;
+    switch (phase) {
+    case AL_FORK_PREPARE:
+        pthread_mutex_lock(&live_lock);
+        pthread_mutex_lock(&h->gc_lock);
+        if (under_atfork) under_atfork(h->under_heap, phase);
+        break;
+    case AL_FORK_PARENT:
+        if (under_atfork) under_atfork(h->under_heap, phase);
+        pthread_mutex_unlock(&h->gc_lock);
+        pthread_mutex_unlock(&live_lock);
+        break;
+    default:
+        if (under_atfork) under_atfork(h->under_heap, phase);
+        pthread_mutex_init(&h->gc_lock, NULL);
+        live_lock_reinit();
+        h->forked = 1;
+        break;
+    }
 }
 
 /* vtable version. A static string; can't fail. */
@@ -992,4 +1040,5 @@ const al_backend al_backend_syncpool = {
     .stats = sp_stats,
     .check = sp_check,
     .version = sp_version,
+    .atfork = sp_atfork,
 };
