@@ -173,6 +173,8 @@ typedef struct sp_heap {
     _Atomic uint64_t meta_bytes;    /* dequeues (locals are in locals_bytes)          */
     _Atomic uint64_t num_gc;
     int forked;                     /* a fork child: other threads were cut off mid-get/put */
+    int gated;                      /* calls into the underlying heap pass under_gate  */
+    pthread_rwlock_t under_gate;    /* read: a call into the underlying heap; write: fork */
     _Atomic uint64_t rejected;      /* frees of blocks whose header is not ours       */
     _Atomic uint64_t large_allocs, large_frees, large_live, large_total;
     _Atomic uint64_t aligned_extra; /* alloc_aligned blocks: bytes beyond size + header */
@@ -232,6 +234,21 @@ static inline void sp_debug_out(const void *p, size_t n, int pooled)
 #define SP_DEBUG_OUT(p, n, pooled) ((void)0)
 #define SP_DEBUG_IN(p, n) ((void)0)
 #endif
+
+/* Every call into the underlying allocator goes between these two when h->gated: an
+ * underlying allocator that does not survive fork() by itself (no atfork entry: a backend's
+ * own locks; or gcc 12's AddressSanitizer allocator, which replaces glibc's fork-safe malloc
+ * and takes no lock around fork) is then never inside a call from syncpool when fork() copies
+ * the process: atfork(PREPARE) takes the gate for writing. Not on the fast path (misses,
+ * drops, large blocks only). Can't fail. */
+static inline void sp_under_enter(sp_heap *h)
+{
+    if (sp_unlikely(h->gated)) pthread_rwlock_rdlock(&h->under_gate);
+}
+static inline void sp_under_leave(sp_heap *h)
+{
+    if (sp_unlikely(h->gated)) pthread_rwlock_unlock(&h->under_gate);
+}
 
 /* sp_pool.c: the slow paths. */
 /* Get a block of bucket cls for a thread with registration e (NULL: no P free). Returns

@@ -46,7 +46,9 @@ void sp_block_release(sp_heap *h, unsigned cls, void *p)
     const sp_bucket *b = &h->bucket[cls];
     SP_UNPOISON(p, b->size);
     SP_UNPOISON((char *)p - SP_HDR, SP_HDR);
+    sp_under_enter(h);
     h->under->free(h->under_heap, (char *)p - b->off, b->gross);
+    sp_under_leave(h);
     atomic_fetch_sub_explicit(&h->under_bytes, b->gross, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->bucket[cls].dropped, 1, memory_order_relaxed);
 }
@@ -57,10 +59,12 @@ void sp_block_release(sp_heap *h, unsigned cls, void *p)
 static void *block_new(sp_heap *h, unsigned cls)
 {
     const sp_bucket *b = &h->bucket[cls];
+    sp_under_enter(h);
     char *base = b->off == SP_HDR ? h->under->alloc(h->under_heap, b->gross)
                                   : h->under->alloc_aligned(h->under_heap,
                                                             b->size >= SP_PAGE_FROM ? 4096 : SP_LINE,
                                                             b->gross);
+    sp_under_leave(h);
     if (!base) return NULL;
     char *p = base + b->off;
     sp_hdr_set(h, p - SP_HDR, cls);
@@ -147,7 +151,9 @@ void sp_put_slow(sp_heap *h, sp_tls_ent *e, unsigned cls, void *p)
             atomic_store_explicit(&l->priv, p, memory_order_release);
             return;
         }
+        sp_under_enter(h); /* a full ring mallocs a bigger one */
         int rc = sp_chain_push_head(&l->shared, p, &grown);
+        sp_under_leave(h);
         if (grown) atomic_fetch_add_explicit(&h->meta_bytes, grown, memory_order_relaxed);
         if (rc == 0) return;
     } else {
@@ -166,7 +172,9 @@ void sp_local_flush(sp_heap *h, sp_tls_ent *e)
         void *x = atomic_exchange_explicit(&l->priv, NULL, memory_order_acquire);
         if (!x) continue;
         size_t grown = 0;
+        sp_under_enter(h);
         int rc = sp_chain_push_head(&l->shared, x, &grown);
+        sp_under_leave(h);
         if (grown) atomic_fetch_add_explicit(&h->meta_bytes, grown, memory_order_relaxed);
         if (rc != 0) sp_block_release(h, cls, x);
     }

@@ -252,7 +252,9 @@ static inline unsigned bucket_of(const sp_heap *h, size_t size)
 __attribute__((noinline)) static void *large_alloc(sp_heap *h, size_t size)
 {
     if (size > (size_t)PTRDIFF_MAX - SP_HDR || (uint64_t)size > (UINT64_MAX >> 8)) return NULL;
+    sp_under_enter(h);
     char *base = h->under->alloc(h->under_heap, size + SP_HDR);
+    sp_under_leave(h);
     if (!base) return NULL;
     sp_hdr_set(h, base, (uint64_t)size << 8 | SP_LARGE);
     atomic_fetch_add_explicit(&h->under_bytes, size + SP_HDR, memory_order_relaxed);
@@ -266,7 +268,9 @@ __attribute__((noinline)) static void *large_alloc(sp_heap *h, size_t size)
 /* Give a large block back to the underlying allocator. Can't fail. */
 static void large_free(sp_heap *h, void *p, size_t size)
 {
+    sp_under_enter(h);
     h->under->free(h->under_heap, (char *)p - SP_HDR, size + SP_HDR);
+    sp_under_leave(h);
     atomic_fetch_sub_explicit(&h->under_bytes, size + SP_HDR, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->large_frees, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&h->large_live, size, memory_order_relaxed);
@@ -311,7 +315,9 @@ static void *sp_alloc_aligned(void *heap, size_t align, size_t size)
     if (size > (size_t)PTRDIFF_MAX - align - 2 * SP_HDR || (uint64_t)size > (UINT64_MAX >> 8))
         return NULL;
     size_t total = size + align + 2 * SP_HDR;
+    sp_under_enter(h);
     char *base = h->under->alloc(h->under_heap, total);
+    sp_under_leave(h);
     if (!base) return NULL;
     char *p = (char *)(((uintptr_t)base + 2 * SP_HDR + align - 1) & ~(uintptr_t)(align - 1));
     uint64_t t = total;
@@ -334,7 +340,9 @@ static void aligned_free(sp_heap *h, void *p, size_t size)
     char *base;
     memcpy(&total, (char *)p - 32, sizeof total);
     memcpy(&base, (char *)p - 24, sizeof base);
+    sp_under_enter(h);
     h->under->free(h->under_heap, base, (size_t)total);
+    sp_under_leave(h);
     atomic_fetch_sub_explicit(&h->under_bytes, total, memory_order_relaxed);
     atomic_fetch_sub_explicit(&h->aligned_extra, total - size - SP_HDR, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->large_frees, 1, memory_order_relaxed);
@@ -433,8 +441,10 @@ static void *sp_realloc(void *heap, void *p, size_t old_size, size_t new_size)
         usable = (size_t)(info >> 8);
         if ((info & 0xff) == SP_LARGE && new_size > h->max_size && h->under->realloc) {
             if (new_size > (size_t)PTRDIFF_MAX - SP_HDR) return NULL;
+            sp_under_enter(h);
             char *nb = h->under->realloc(h->under_heap, (char *)p - SP_HDR, usable + SP_HDR,
                                          new_size + SP_HDR);
+            sp_under_leave(h);
             if (!nb) return NULL;
             sp_hdr_set(h, nb, (uint64_t)new_size << 8 | SP_LARGE);
             atomic_fetch_add_explicit(&h->under_bytes, new_size - usable, memory_order_relaxed);
@@ -619,6 +629,7 @@ static void heap_free(sp_heap *h)
     free(h->victim);
     free(h->procs);
     pthread_mutex_destroy(&h->gc_lock);
+    pthread_rwlock_destroy(&h->under_gate);
     free(h);
 }
 
@@ -648,6 +659,14 @@ static void *sp_create(const char *options, char *err, size_t errlen)
         return NULL;
     }
     pthread_mutex_init(&h->gc_lock, NULL);
+    pthread_rwlock_init(&h->under_gate, NULL);
+    /* The gate (sp_under_enter): for an underlying backend without its own atfork, except
+     * glibc's malloc, which locks itself around fork() (AddressSanitizer's does not). */
+#if defined(__SANITIZE_ADDRESS__)
+    h->gated = !ub->atfork;
+#else
+    h->gated = !ub->atfork && strcmp(ub->name, "libc") != 0;
+#endif
     if (o.fixed) {
         size_t f = (o.fixed + 15) & ~(size_t)15;
         h->fixed = 1;
@@ -1000,15 +1019,18 @@ static void sp_atfork(void *heap, int phase)
     case AL_FORK_PREPARE:
         pthread_mutex_lock(&live_lock);
         pthread_mutex_lock(&h->gc_lock);
+        if (h->gated) pthread_rwlock_wrlock(&h->under_gate);
         if (under_atfork) under_atfork(h->under_heap, phase);
         break;
     case AL_FORK_PARENT:
         if (under_atfork) under_atfork(h->under_heap, phase);
+        if (h->gated) pthread_rwlock_unlock(&h->under_gate);
         pthread_mutex_unlock(&h->gc_lock);
         pthread_mutex_unlock(&live_lock);
         break;
     default:
         if (under_atfork) under_atfork(h->under_heap, phase);
+        if (h->gated) pthread_rwlock_init(&h->under_gate, NULL);
         pthread_mutex_init(&h->gc_lock, NULL);
         live_lock_reinit();
         h->forked = 1;
