@@ -130,7 +130,7 @@ typedef struct sp_hdr {
 typedef struct sp_local {
     _Alignas(SP_PAD) _Atomic(void *) priv; /* owner puts; owner or cleanup take (exchange) */
     sp_chain shared;
-    _Atomic uint64_t gets, puts, hits, misses, steals, victim_hits;
+    _Atomic uint64_t gets, puts, misses, steals, victim_hits; /* hits = gets - misses */
 } sp_local;
 
 typedef struct sp_proc {            /* one P slot */
@@ -142,7 +142,7 @@ typedef struct sp_bucket {          /* heap-level per-bucket counters (slow path
     size_t off;                     /* block base -> user pointer: SP_HDR or SP_LINE   */
     size_t gross;                   /* bytes of a block from the underlying allocator  */
     _Atomic uint64_t dropped;       /* blocks given back to the underlying allocator */
-    _Atomic uint64_t gets, puts, misses, steals, victim_hits, hits; /* threads without a P */
+    _Atomic uint64_t gets, puts, misses, steals, victim_hits; /* threads without a P */
 } sp_bucket;
 
 typedef struct sp_heap {

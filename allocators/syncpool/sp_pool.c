@@ -94,7 +94,6 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
         if (!x) x = sp_chain_pop_head(&l->shared);
         if (x) {
             COUNT(gets);
-            COUNT(hits);
             return hand_out(h, e, cls, x, 1);
         }
     }
@@ -105,7 +104,6 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
         x = sp_chain_pop_tail(&local_at(h->local, h, q, cls)->shared);
         if (x) {
             COUNT(gets);
-            COUNT(hits);
             COUNT(steals);
             return hand_out(h, e, cls, x, 1);
         }
@@ -116,7 +114,6 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
                                      memory_order_acquire);
         if (x) {
             COUNT(gets);
-            COUNT(hits);
             COUNT(victim_hits);
             return hand_out(h, e, cls, x, 1);
         }
@@ -128,7 +125,6 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
                                          NULL, memory_order_acquire);
         if (x) {
             COUNT(gets);
-            COUNT(hits);
             COUNT(victim_hits);
             return hand_out(h, e, cls, x, 1);
         }

@@ -296,7 +296,6 @@ static void *sp_alloc(void *heap, size_t size)
         sp_unlikely((x = atomic_exchange_explicit(&l->priv, NULL, memory_order_acquire)) == NULL))
         return sp_get_slow(h, e, cls);
     SP_STAT_INC(l->gets);
-    SP_STAT_INC(l->hits);
     size_t bs = h->bucket[cls].size;
     if (sp_unlikely((e->pace += bs) >= h->pace_quantum)) sp_pace_flush(h, e);
     SP_UNPOISON(x, bs);
@@ -793,7 +792,6 @@ int sp_bucket_stats_get(void *heap, unsigned cls, sp_bucket_stats *out)
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
     out->gets = LD(b->gets);
     out->puts = LD(b->puts);
-    out->hits = LD(b->hits);
     out->misses = LD(b->misses);
     out->steals = LD(b->steals);
     out->victim_hits = LD(b->victim_hits);
@@ -802,12 +800,14 @@ int sp_bucket_stats_get(void *heap, unsigned cls, sp_bucket_stats *out)
         sp_local *l = &h->local[(size_t)p * h->nb + cls];
         out->gets += LD(l->gets);
         out->puts += LD(l->puts);
-        out->hits += LD(l->hits);
         out->misses += LD(l->misses);
         out->steals += LD(l->steals);
         out->victim_hits += LD(l->victim_hits);
     }
 #undef LD
+    out->hits = out->gets > out->misses ? out->gets - out->misses : 0; /* every get is a hit
+                                          * or a miss (racy sums: clamp); one count less on
+                                          * the fast path */
     int64_t held = (int64_t)(out->misses - out->dropped - out->gets + out->puts);
     out->held_blocks = held > 0 ? (uint64_t)held : 0;
     return 0;
