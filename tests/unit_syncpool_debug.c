@@ -148,12 +148,14 @@ Test(syncpool_debug, write_after_put_is_caught_and_names_the_pointer)
 static void write_after_put_slow_path_body(void)
 {
     void *h = mk(NULL);
-    unsigned char *a = B->alloc(h, 64), *b = B->alloc(h, 64);
-    B->free(h, a, 64); /* private slot */
-    B->free(h, b, 64); /* shared chain */
-    b[63] = 0;
+    unsigned char *a = B->alloc(h, 64), *b = B->alloc(h, 64), *c = B->alloc(h, 64);
+    B->free(h, a, 64); /* private slot 0 */
+    B->free(h, b, 64); /* private slot 1 */
+    B->free(h, c, 64); /* shared chain */
+    c[63] = 0;
     (void)B->alloc(h, 64); /* a, fine */
-    (void)B->alloc(h, 64); /* b, from the shared chain: must abort */
+    (void)B->alloc(h, 64); /* b, fine */
+    (void)B->alloc(h, 64); /* c, from the shared chain: must abort */
 }
 
 Test(syncpool_debug, write_after_put_into_the_shared_chain_is_caught)

@@ -113,6 +113,7 @@ size_t sp_deq_bytes(uint32_t n);
 #define SP_ALIGNED 0xfeu            /* info low byte of an alloc_aligned block (align > 16) */
 #define SP_TLS_WAYS 8u              /* per-thread direct-mapped cache of registrations */
 #define SP_PAD 128
+#define SP_PRIV 2                   /* private slots per local (Go: 1), see syncpool.c */
 #define SP_LINE 64u                 /* data alignment of the buckets >= SP_ALIGN_FROM  */
 #define SP_PAGE_FROM 4096u          /* buckets >= this: base page-aligned, data at 64  */
 #define SP_ALIGN_FROM 1024u         /* (a memcpy/memset 16 bytes off a cache line costs
@@ -128,7 +129,7 @@ typedef struct sp_hdr {
 /* Go's poolLocal: one per (P, bucket), padded to 128 bytes against false sharing. The
  * counters are written by the owning thread only (plain load+store), read by stats(). */
 typedef struct sp_local {
-    _Alignas(SP_PAD) _Atomic(void *) priv; /* owner puts; owner or cleanup take (exchange) */
+    _Alignas(SP_PAD) _Atomic(void *) priv[SP_PRIV]; /* owner puts; owner or cleanup take */
     sp_chain shared;
     _Atomic uint64_t gets, puts, misses, steals, victim_hits; /* hits = gets - misses */
 } sp_local;

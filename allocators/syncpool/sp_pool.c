@@ -88,9 +88,13 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
 #define COUNT(f) ((void)0)
 #endif
     (void)b;
-    /* 1. the private slot may have been refilled since the fast path looked; 2. own shared. */
+    /* 1. a private slot cleanup emptied between the fast path's load and exchange, or (no
+     *    cache entry) not looked at yet; 2. own shared. */
     if (l) {
-        x = atomic_exchange_explicit(&l->priv, NULL, memory_order_acquire);
+        x = NULL;
+        for (unsigned k = 0; k < SP_PRIV && !x; k++)
+            if (atomic_load_explicit(&l->priv[k], memory_order_relaxed))
+                x = atomic_exchange_explicit(&l->priv[k], NULL, memory_order_acquire);
         if (!x) x = sp_chain_pop_head(&l->shared);
         if (x) {
             COUNT(gets);
@@ -110,8 +114,11 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
     }
     /* 4. the victim cache: own victim private, then popTail across the victim shards. */
     if (l) {
-        x = atomic_exchange_explicit(&local_at(h->victim, h, pid, cls)->priv, NULL,
-                                     memory_order_acquire);
+        sp_local *v = local_at(h->victim, h, pid, cls);
+        x = NULL;
+        for (unsigned k = 0; k < SP_PRIV && !x; k++)
+            if (atomic_load_explicit(&v->priv[k], memory_order_relaxed))
+                x = atomic_exchange_explicit(&v->priv[k], NULL, memory_order_acquire);
         if (x) {
             COUNT(gets);
             COUNT(victim_hits);
@@ -120,8 +127,8 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
     }
     for (unsigned i = 0; i < n; i++) {
         x = sp_chain_pop_tail(&local_at(h->victim, h, (pid + i) % n, cls)->shared);
-        if (!x && !l) /* a thread without a P may take any victim private */
-            x = atomic_exchange_explicit(&local_at(h->victim, h, (pid + i) % n, cls)->priv,
+        for (unsigned k = 0; k < SP_PRIV && !x && !l; k++) /* no P: any victim private */
+            x = atomic_exchange_explicit(&local_at(h->victim, h, (pid + i) % n, cls)->priv[k],
                                          NULL, memory_order_acquire);
         if (x) {
             COUNT(gets);
@@ -143,10 +150,11 @@ void sp_put_slow(sp_heap *h, sp_tls_ent *e, unsigned cls, void *p)
     if (e) {
         sp_local *l = e->local + cls;
         size_t grown = 0;
-        if (atomic_load_explicit(&l->priv, memory_order_relaxed) == NULL) {
-            atomic_store_explicit(&l->priv, p, memory_order_release);
-            return;
-        }
+        for (unsigned k = 0; k < SP_PRIV; k++)
+            if (atomic_load_explicit(&l->priv[k], memory_order_relaxed) == NULL) {
+                atomic_store_explicit(&l->priv[k], p, memory_order_release);
+                return;
+            }
         sp_under_enter(h); /* a full ring mallocs a bigger one */
         int rc = sp_chain_push_head(&l->shared, p, &grown);
         sp_under_leave(h);
@@ -165,14 +173,16 @@ void sp_local_flush(sp_heap *h, sp_tls_ent *e)
 {
     for (unsigned cls = 0; cls < h->nb; cls++) {
         sp_local *l = e->local + cls;
-        void *x = atomic_exchange_explicit(&l->priv, NULL, memory_order_acquire);
-        if (!x) continue;
-        size_t grown = 0;
-        sp_under_enter(h);
-        int rc = sp_chain_push_head(&l->shared, x, &grown);
-        sp_under_leave(h);
-        if (grown) atomic_fetch_add_explicit(&h->meta_bytes, grown, memory_order_relaxed);
-        if (rc != 0) sp_block_release(h, cls, x);
+        for (unsigned k = 0; k < SP_PRIV; k++) {
+            void *x = atomic_exchange_explicit(&l->priv[k], NULL, memory_order_acquire);
+            if (!x) continue;
+            size_t grown = 0;
+            sp_under_enter(h);
+            int rc = sp_chain_push_head(&l->shared, x, &grown);
+            sp_under_leave(h);
+            if (grown) atomic_fetch_add_explicit(&h->meta_bytes, grown, memory_order_relaxed);
+            if (rc != 0) sp_block_release(h, cls, x);
+        }
     }
 }
 
@@ -189,14 +199,16 @@ void sp_cleanup(sp_heap *h, int wait)
             sp_local *l = local_at(h->local, h, p, cls);
             void *x;
             /* 1. drop the old victims (Go: the GC frees them). */
-            x = atomic_exchange_explicit(&v->priv, NULL, memory_order_acquire);
-            if (x) sp_block_release(h, cls, x);
+            for (unsigned k = 0; k < SP_PRIV; k++)
+                if ((x = atomic_exchange_explicit(&v->priv[k], NULL, memory_order_acquire)))
+                    sp_block_release(h, cls, x);
             while ((x = sp_chain_pop_tail(&v->shared))) sp_block_release(h, cls, x);
             /* 2. primary -> victim. Only the values present now move; a value an owner puts
              *    meanwhile stays primary (it was just used). The bound keeps a busy owner
              *    from holding cleanup here forever. */
-            x = atomic_exchange_explicit(&l->priv, NULL, memory_order_acquire);
-            if (x) atomic_store_explicit(&v->priv, x, memory_order_release);
+            for (unsigned k = 0; k < SP_PRIV; k++)
+                if ((x = atomic_exchange_explicit(&l->priv[k], NULL, memory_order_acquire)))
+                    atomic_store_explicit(&v->priv[k], x, memory_order_release);
             size_t grown = 0;
             for (long budget = 1L << 24; budget > 0 && (x = sp_chain_pop_tail(&l->shared));
                  budget--) {
@@ -241,8 +253,10 @@ void sp_pools_drain(sp_heap *h)
             sp_local *arrs[2] = {local_at(h->local, h, p, cls), local_at(h->victim, h, p, cls)};
             for (int k = 0; k < 2; k++) {
                 sp_local *l = arrs[k];
-                void *x = atomic_exchange_explicit(&l->priv, NULL, memory_order_acquire);
-                if (x) sp_block_release(h, cls, x);
+                void *x;
+                for (unsigned j = 0; j < SP_PRIV; j++)
+                    if ((x = atomic_exchange_explicit(&l->priv[j], NULL, memory_order_acquire)))
+                        sp_block_release(h, cls, x);
                 while ((x = sp_chain_pop_tail(&l->shared))) sp_block_release(h, cls, x);
                 size_t freed = sp_chain_destroy(&l->shared);
                 atomic_fetch_sub_explicit(&h->meta_bytes, freed, memory_order_relaxed);
@@ -272,8 +286,10 @@ int sp_pools_walk(sp_heap *h, void (*fn)(void *ctx, unsigned cls, int where, voi
         for (unsigned cls = 0; cls < h->nb; cls++) {
             for (int k = 0; k < 2; k++) {
                 sp_local *l = local_at(k ? h->victim : h->local, h, p, cls);
-                void *x = atomic_load_explicit(&l->priv, memory_order_acquire);
-                if (x) fn(ctx, cls, 2 * k, x);
+                for (unsigned j = 0; j < SP_PRIV; j++) {
+                    void *x = atomic_load_explicit(&l->priv[j], memory_order_acquire);
+                    if (x) fn(ctx, cls, 2 * k, x);
+                }
                 walk_ctx w = {fn, ctx, cls, 2 * k + 1};
                 char why[160];
                 if (sp_chain_walk(&l->shared, walk_one, &w, why, sizeof why) < 0) {

@@ -240,6 +240,8 @@ out:
  * get / put
  * --------------------------------------------------------------------------------------- */
 
+_Static_assert(SP_PRIV == 2, "the fast paths in sp_alloc and put_block look at two slots");
+
 /* Bucket index of a request of size <= max_size (0 for everything up to min_size, which
  * also covers fixed=). Can't fail. */
 static inline unsigned bucket_of(const sp_heap *h, size_t size)
@@ -291,9 +293,12 @@ static void *sp_alloc(void *heap, size_t size)
     sp_tls_ent *e = &sp_tls_cache[h->id & (SP_TLS_WAYS - 1)];
     if (sp_unlikely(e->id != h->id)) return get_no_cache(h, cls);
     sp_local *l = e->local + cls;
-    void *x = atomic_load_explicit(&l->priv, memory_order_relaxed);
+    /* The first non-empty private slot (the order puts fill them). */
+    _Atomic(void *) *slot = &l->priv[0];
+    void *x = atomic_load_explicit(slot, memory_order_relaxed);
+    if (x == NULL) x = atomic_load_explicit(++slot, memory_order_relaxed);
     if (sp_unlikely(x == NULL) ||
-        sp_unlikely((x = atomic_exchange_explicit(&l->priv, NULL, memory_order_acquire)) == NULL))
+        sp_unlikely((x = atomic_exchange_explicit(slot, NULL, memory_order_acquire)) == NULL))
         return sp_get_slow(h, e, cls);
     SP_STAT_INC(l->gets);
     size_t bs = h->bucket[cls].size;
@@ -388,8 +393,12 @@ static inline void put_block(sp_heap *h, unsigned cls, void *p)
     }
     sp_local *l = e->local + cls;
     SP_STAT_INC(l->puts);
-    if (sp_likely(atomic_load_explicit(&l->priv, memory_order_relaxed) == NULL)) {
-        atomic_store_explicit(&l->priv, p, memory_order_release);
+    if (sp_likely(atomic_load_explicit(&l->priv[0], memory_order_relaxed) == NULL)) {
+        atomic_store_explicit(&l->priv[0], p, memory_order_release);
+        return;
+    }
+    if (atomic_load_explicit(&l->priv[1], memory_order_relaxed) == NULL) {
+        atomic_store_explicit(&l->priv[1], p, memory_order_release);
         return;
     }
     sp_put_slow(h, e, cls, p);
