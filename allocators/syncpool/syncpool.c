@@ -33,16 +33,18 @@
  *            thread_detach. A thread finds its P through a per-thread 8-way cache keyed by the
  *            heap's unique id, behind a per-thread list of registrations (several heaps can
  *            exist; a destroyed heap's id never comes back).
- *   local    Go's poolLocal, one per (P, bucket), 128 bytes: a private slot, a shared
- *            poolChain (sp_ring.c: single-producer pushHead/popHead, any-thread popTail),
- *            and the owner's counters.
+ *   local    Go's poolLocal, one per (P, bucket), 128 bytes: two private slots (Go has one;
+ *            a second keeps two live blocks of one bucket, a request's body and its buffer,
+ *            off the shared chain's atomics: -31 instructions per op on bufchurn 4 KiB), a
+ *            shared poolChain (sp_ring.c: single-producer pushHead/popHead, any-thread
+ *            popTail), and the owner's counters (hits = gets - misses, not counted).
  *   victim   the same array again: what the last cleanup moved out of the primary locals.
  *
  * Allocation (get), each step amortising the next:
  *   1. size > max bucket: the underlying allocator, with a header (cold, noinline).
  *   2. bucket index: one clz. The thread's registration: one TLS load and compare.
- *   3. private slot: a relaxed load, then one exchange (cleanup may take it concurrently):
- *      the whole fast path, lock-free.
+ *   3. private slots: relaxed loads of slot 0 then 1, one exchange of the first non-empty
+ *      one (cleanup may take it concurrently): the whole fast path, lock-free.
  *   4. own shared popHead (LIFO: cache-hot);
  *   5. steal: popTail from the other Ps, (pid+i+1)%n;
  *   6. victim: own victim private, then popTail across the victim shards;
@@ -54,7 +56,7 @@
  *   2. zero=1: memset (the lecture does it on every Free; off by default, measure it; a
  *      separate noinline path, so the default fast path makes no call). SP_DEBUG=1: fill
  *      0x55 (a get from a pool verifies it and fills 0xAA: a write after put aborts).
- *   3. private slot empty: one release store. Else pushHead on own shared chain (a new
+ *   3. a private slot empty: one release store. Else pushHead on own shared chain (a new
  *      dequeue twice the size when full). Threads without a P give blocks back to the
  *      underlying allocator.
  * Cleanup (collect, or the trigger: every gc_bytes, default Go's GOGC=100 pacing: when the
@@ -69,6 +71,12 @@
  *   the total and the base pointer stored in the 16 bytes before the header.
  * destroy returns every pooled block and every dequeue; blocks the caller never freed are
  *   released only if the underlying heap's destroy releases them (libc's does not).
+ * fork (atfork, for drop-ins): PREPARE takes live_lock, gc_lock, the fork gate (below), then
+ *   the underlying backend's atfork; PARENT releases in reverse; CHILD re-initialises. The
+ *   fork gate: when the underlying allocator is not fork-safe by itself (a backend without
+ *   atfork; AddressSanitizer's malloc), every call into it holds a rwlock for reading, so no
+ *   thread is inside it when fork() copies the process. Off for glibc's malloc (it locks its
+ *   arenas around fork itself) and never on the fast path.
  *
  * Invariants (stats level 1; `check`, quiescent):
  *   per bucket: held = misses - dropped - gets + puts = |private| + |shared| + |victims|;
