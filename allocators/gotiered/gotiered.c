@@ -168,6 +168,8 @@ static int opts_parse(gt_opts *o, const char *options, char *err, size_t errlen)
 
 /* ---- create / destroy ---- */
 
+static void gotiered_destroy(void *heap);
+
 #define GT_HEAP_MAP (((sizeof(gt_heap) + 4095) / 4096) * 4096)
 
 /* vtable create: options from the environment and `options`; NULL with a one-line message
@@ -192,6 +194,12 @@ static void *gotiered_create(const char *options, char *err, size_t errlen)
     gt_fix_init(&h->cache_fix, sizeof(gt_mcache), (size_t)64 << 20);
     gt_fix_init(&h->tiny_fix, sizeof(gt_tinyblk) * (GT_PAGE / GT_TINY_SIZE), (size_t)1 << 30);
     gt_registry_add(h);
+    if (gt_heap_first_arena(h)) {
+        snprintf(err, errlen, "gotiered: mmap of the first 64 MiB arena failed: %s",
+                 strerror(errno));
+        gotiered_destroy(h);
+        return NULL;
+    }
     return h;
 }
 
@@ -433,7 +441,7 @@ static int check_span_bits(const gt_span *s, int cached, char *msg, size_t msgle
             FAIL("span %p: alloc bit set past nelems", (void *)s);
         if (!cached && (f & ~s->alloc_bits[w]))
             FAIL("span %p: a freed bit on an object not in alloc_bits", (void *)s);
-        n += (unsigned)__builtin_popcountll(s->alloc_bits[w]);
+        n += gt_popcount(s->alloc_bits[w]);
     }
     if (!cached && n != s->alloc_count)
         FAIL("span %p: allocCount %u != popcount(allocBits) %u", (void *)s, s->alloc_count, n);

@@ -20,6 +20,17 @@
 #define gt_unlikely(x) __builtin_expect(!!(x), 0)
 #define GT_NOINLINE __attribute__((noinline, cold))
 
+/* Bits set in x. Inline SWAR, not __builtin_popcountll: without -mpopcnt that is a call to
+ * libgcc_s's __popcountdi2, whose first use faults in 64 KiB of libgcc code pages (RSS the
+ * memory figures count). Can't fail. */
+static inline unsigned gt_popcount(uint64_t x)
+{
+    x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+    x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
+    x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+    return (unsigned)((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+
 #if GOTIERED_STATS
 #define GT_STAT_INC(field, v) \
     atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (v), \
@@ -258,6 +269,7 @@ void gt_heap_free_span(gt_heap *h, gt_span *s);    /* takes the heap lock; can't
 void *gt_large_alloc(gt_heap *h, size_t size, size_t align); /* NULL: OOM or too big */
 void gt_large_free(gt_heap *h, gt_span *s);
 void gt_heap_unmap_all(gt_heap *h);
+int gt_heap_first_arena(gt_heap *h);               /* 0, or -1 when mmap fails */
 
 /* mcentral.c */
 void gt_central_init(gt_central *c, unsigned spc);
@@ -281,7 +293,7 @@ void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc, int counted);
 void gt_mcache_flush(gt_mcache *mc);        /* give every span and list back; keep mc */
 void gt_mcache_detach(gt_heap *h);          /* release the calling thread's cache of h */
 void gt_reuse_trim(gt_mcache *mc, unsigned spc);
-void gt_registry_add(gt_heap *h);
+void gt_registry_add(gt_heap *h);              /* also makes the thread-exit key once */
 void gt_registry_remove(gt_heap *h);
 void gt_free_to_span(gt_heap *h, gt_span *s, uintptr_t p); /* out-of-line bits_free */
 
@@ -428,7 +440,7 @@ static inline void *gt_tiny_alloc(gt_mcache *mc, size_t size)
 }
 
 /* scavenger.c */
-void gt_scav_start(gt_heap *h);        /* under the heap lock; lazily starts the thread */
+void gt_scav_wake(gt_heap *h);         /* under the heap lock; starts the thread when needed */
 void gt_scav_stop(gt_heap *h);         /* joins it */
 size_t gt_scavenge(gt_heap *h, size_t budget_pages); /* under the heap lock */
 

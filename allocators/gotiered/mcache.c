@@ -36,9 +36,13 @@ static pthread_key_t tls_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static int key_ok;
 
-/* Register h and give it a fresh generation. Can't fail. */
+static void make_key(void);
+
+/* Register h and give it a fresh generation; makes the thread-exit key on first use. Can't
+ * fail (without the key, thread-exit flushes are skipped). */
 void gt_registry_add(gt_heap *h)
 {
+    pthread_once(&key_once, make_key);
     pthread_mutex_lock(&reg_lock);
     h->gen = ++reg_gen;
     h->reg_next = reg_heaps;
@@ -85,7 +89,7 @@ static void fold_cache(gt_slot *sl)
     for (unsigned w = 0; w < s->nwords; w++) {
         if (w < s->widx) s->alloc_bits[w] = gt_word_mask(s, w);
         else if (w == s->widx) s->alloc_bits[w] = ~sl->cache & gt_word_mask(s, w);
-        n += (unsigned)__builtin_popcountll(s->alloc_bits[w]);
+        n += gt_popcount(s->alloc_bits[w]);
     }
     s->alloc_count = (uint16_t)n;
     sl->cache = 0;

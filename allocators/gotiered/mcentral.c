@@ -57,7 +57,7 @@ unsigned gt_span_sweep(gt_heap *h, gt_span *s)
         if (!atomic_load_explicit(&s->freed[w], memory_order_relaxed)) continue;
         uint64_t f = atomic_exchange(&s->freed[w], 0);
         s->alloc_bits[w] &= ~f;
-        n += (unsigned)__builtin_popcountll(f);
+        n += gt_popcount(f);
     }
     s->alloc_count = (uint16_t)(s->alloc_count - n);
     if (n) GT_EVENT(h, sweeps, 1);

@@ -54,9 +54,20 @@ static gt_arena *arena_new(gt_heap *h)
     a->next = NULL;
     *pp = a;
     h->pages_total += GT_ARENA_PAGES - GT_HDR_PAGES;
+    h->pages_released += GT_ARENA_PAGES - GT_HDR_PAGES; /* fresh: never touched */
     h->arena_bytes += GT_ARENA_BYTES;
-    gt_scav_start(h);
     return a;
+}
+
+/* create(): map the first arena up front (Go's heap is set up by the runtime before main):
+ * the mapping and its header are the heap's fixed cost, paid once at create rather than by
+ * the first allocation. 0, or -1 when mmap fails (nothing changed). */
+int gt_heap_first_arena(gt_heap *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int rc = h->arenas || arena_new(h) ? 0 : -1;
+    pthread_mutex_unlock(&h->lock);
+    return rc;
 }
 
 /* Geometry and empty bitmaps for a small span; poisons its objects. Can't fail. */
@@ -152,6 +163,7 @@ void gt_heap_free_span(gt_heap *h, gt_span *s)
     s->tiny = NULL;
     atomic_store_explicit(&s->st, GT_ST(0, GT_SPAN_FREE), memory_order_release);
     gt_fix_free(&h->span_fix, s);
+    gt_scav_wake(h);
     pthread_mutex_unlock(&h->lock);
 }
 

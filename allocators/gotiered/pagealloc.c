@@ -130,18 +130,24 @@ static size_t count_range(const uint64_t *b, size_t i, size_t n)
     while (n) {
         size_t off = i & 63, k = 64 - off < n ? 64 - off : n;
         uint64_t m = (k == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << k) - 1)) << off;
-        cnt += (size_t)__builtin_popcountll(b[i >> 6] & m);
+        cnt += (size_t)gt_popcount(b[i >> 6] & m);
         i += k;
         n -= k;
     }
     return cnt;
 }
 
-/* All pages free except the header's. Can't fail. */
+/* All pages free except the header's, and all of them released: fresh pages were never
+ * touched, so they cost no RSS until a span takes them (Go's sysGrow marks new memory
+ * scavenged the same way). Can't fail. */
 void gt_pages_init(gt_arena *a)
 {
-    for (unsigned k = 0; k < GT_PAGE_WORDS; k++) a->alloc[k] = a->scav[k] = 0;
+    for (unsigned k = 0; k < GT_PAGE_WORDS; k++) {
+        a->alloc[k] = 0;
+        a->scav[k] = ~UINT64_C(0);
+    }
     set_range(a->alloc, 0, a->first_page, 1);
+    set_range(a->scav, 0, a->first_page, 0);
     for (unsigned c = 0; c < GT_NCHUNK; c++) a->sum[c] = chunk_summary(a, c);
     a->maxrun = merge_max(a);
     a->free_pages = GT_ARENA_PAGES - a->first_page;
@@ -229,7 +235,7 @@ int gt_pages_check(const gt_arena *a, char *msg, size_t len)
         return -1;
     }
     for (unsigned k = 0; k < GT_PAGE_WORDS; k++) {
-        nfree += (size_t)__builtin_popcountll(~a->alloc[k]);
+        nfree += (size_t)gt_popcount(~a->alloc[k]);
         if (a->scav[k] & a->alloc[k]) {
             snprintf(msg, len, "arena %p: a page in use is marked released", (void *)a);
             return -1;
