@@ -249,6 +249,16 @@ static int bump_check(void *heap, char *msg, size_t msglen)
 
 static const char *bump_version(void) { return "alloclab bump (64 MiB mmap chunks)"; }
 
+/* Fork safety (the drop-in's pthread_atfork): hold the one lock across fork(); the child,
+ * where only the forking thread lives, gets a fresh mutex. Can't fail. */
+static void bump_atfork(void *heap, int phase)
+{
+    bump_heap *h = heap;
+    if (phase == AL_FORK_PREPARE) pthread_mutex_lock(&h->lock);
+    else if (phase == AL_FORK_PARENT) pthread_mutex_unlock(&h->lock);
+    else pthread_mutex_init(&h->lock, NULL);
+}
+
 const al_backend al_backend_bump = {
     .abi = AL_ABI_VERSION,
     .name = "bump",
@@ -264,4 +274,5 @@ const al_backend al_backend_bump = {
     .stats = bump_stats,
     .check = bump_check,
     .version = bump_version,
+    .atfork = bump_atfork,
 };

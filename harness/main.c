@@ -745,6 +745,22 @@ static void list_all(void)
     for (int i = 0; i < al_backend_count(); i++) {
         const al_backend *b = al_backend_at(i);
         printf("  %-12s %s\n", b->name, b->desc);
+        /* what it signs beyond the required four: what the suite tests and charts can show */
+        static const char *cap[] = {"thread-safe", "free-noop", "needs-size", "test-only",
+                                    "preload"};
+        const struct { const void *e; const char *n; } opt[] = {
+            {(const void *)b->realloc, "realloc"}, {(const void *)b->alloc_aligned, "alloc_aligned"},
+            {(const void *)b->usable_size, "usable_size"},
+            {(const void *)b->thread_detach, "thread_detach"}, {(const void *)b->collect, "collect"},
+            {(const void *)b->stats, "stats"}, {(const void *)b->check, "check"},
+            {(const void *)b->atfork, "atfork"}};
+        printf("  %-12s", "");
+        for (size_t k = 0; k < sizeof cap / sizeof cap[0]; k++)
+            if (b->caps & (1u << k)) printf(" %s", cap[k]);
+        printf(";");
+        for (size_t k = 0; k < sizeof opt / sizeof opt[0]; k++)
+            if (opt[k].e) printf(" %s", opt[k].n);
+        printf("\n");
     }
     printf("\nworkloads (parameters: name=default [range] description):\n");
     for (int i = 0; i < al_workload_count(); i++) {

@@ -35,10 +35,13 @@
  *   leaked and counted in dn_deferred_lost). The backend is never entered twice by a thread.
  * Threads: a backend without AL_CAP_THREAD_SAFE is called under one mutex. With thread_detach,
  *   each allocating thread sets a pthread key whose destructor calls it at thread exit.
- * Fork: pthread_atfork takes the shim's own mutex (when used) around fork(). The shim cannot
- *   reach a backend's internal locks (the vtable has no fork hooks): if another thread is inside
- *   the backend at fork() time, the child must not allocate before exec (POSIX already only
- *   allows async-signal-safe calls there); fork+exec and single-threaded forks are safe.
+ * Fork: pthread_atfork, registered at the first allocation (so its prepare handler runs after
+ *   those of libraries registered later: they may still allocate), takes the shim's own mutex
+ *   (when used) and then calls the backend's atfork(PREPARE), which takes every lock of the
+ *   heap; the parent handler releases them, the child handler re-initialises them. So a child
+ *   forked while other threads are inside the backend can allocate freely. A thread-safe
+ *   backend without an atfork hook cannot be made fork-safe by the shim: a child forked while
+ *   another thread is inside it must only exec (alloclab --list says which have the hook).
  * Invariants: boot blocks never reach the backend; header mode: pad >= 16, pad % 16 == 0 for
  *   plain blocks, (user % align) == 0, raw_size == pad + size + tail.
  */
@@ -165,9 +168,26 @@ static void dn_thread_exit(void *arg)
     }
 }
 
-static void dn_fork_prepare(void) { pthread_mutex_lock(&dn_lock); }
-static void dn_fork_parent(void) { pthread_mutex_unlock(&dn_lock); }
-static void dn_fork_child(void) { pthread_mutex_init(&dn_lock, NULL); }
+/* pthread_atfork handlers: the shim's mutex outermost, the backend's locks inside it. The
+ * forking thread holds the backend's locks across fork(), so it must not be inside the
+ * backend itself: fork() is not called from within malloc, and dn_depth is 0 here. */
+static void dn_fork_prepare(void)
+{
+    if (dn_locked) pthread_mutex_lock(&dn_lock);
+    if (dn_b->atfork) dn_b->atfork(dn_heap, AL_FORK_PREPARE);
+}
+
+static void dn_fork_parent(void)
+{
+    if (dn_b->atfork) dn_b->atfork(dn_heap, AL_FORK_PARENT);
+    if (dn_locked) pthread_mutex_unlock(&dn_lock);
+}
+
+static void dn_fork_child(void)
+{
+    if (dn_b->atfork) dn_b->atfork(dn_heap, AL_FORK_CHILD);
+    if (dn_locked) pthread_mutex_init(&dn_lock, NULL);
+}
 
 /* Creates the heap (first call). Returns 1 when this thread must use the boot arena (the heap
  * is being created by this or another thread), 0 when the heap is ready. Aborts with a message
@@ -188,7 +208,7 @@ __attribute__((noinline, cold)) static int dn_init(void)
     dn_header_mode = !b->usable_size || !b->alloc_aligned || (b->caps & AL_CAP_NEEDS_SIZE);
     dn_locked = !(b->caps & AL_CAP_THREAD_SAFE);
     if (b->thread_detach && pthread_key_create(&dn_key, dn_thread_exit) == 0) dn_use_key = 1;
-    if (dn_locked) pthread_atfork(dn_fork_prepare, dn_fork_parent, dn_fork_child);
+    if (dn_locked || b->atfork) pthread_atfork(dn_fork_prepare, dn_fork_parent, dn_fork_child);
     atomic_store_explicit(&dn_state, DN_READY, memory_order_release);
     return 0;
 }

@@ -13,11 +13,13 @@
 #include "allocator.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_BACKENDS 64
@@ -515,6 +517,117 @@ ParameterizedTest(bname *bn, conformance, threads_cross_thread_free, .timeout = 
             f.b->free(f.heap, p, xt_size(tag) + sizeof tag);
         }
     check_heap(&f, "after the cross-thread run");
+    close_backend(&f);
+}
+
+/* fork() while other threads are inside the backend, the way a drop-in's pthread_atfork
+ * handlers drive the atfork entry: PREPARE in the forking thread, then PARENT in the parent
+ * and CHILD in the child. The child must then allocate and free freely (sizes that reach the
+ * shared, locked levels: refills and large blocks), and the heap's invariants hold there. A
+ * child that deadlocks on a lock held at fork() is killed after 10 s and fails the test. */
+enum { FK_THREADS = 2, FK_FORKS = 20 };
+
+typedef struct fk_shared {
+    fixture *f;
+    _Atomic int stop, failures;
+} fk_shared;
+
+static size_t fk_size(unsigned i) { return 1 + (size_t)(i * 2654435761u % (i % 4 ? 3000 : 100000)); }
+
+static void *fk_churn(void *arg)
+{
+    fk_shared *sh = arg;
+    fixture *f = sh->f;
+    void *slot[64] = {0};
+    size_t len[64] = {0};
+    for (unsigned i = 0; !atomic_load_explicit(&sh->stop, memory_order_relaxed); i++) {
+        unsigned k = i % 64;
+        f->b->free(f->heap, slot[k], len[k]);
+        len[k] = fk_size(i);
+        slot[k] = f->b->alloc(f->heap, len[k]);
+        if (!slot[k]) {
+            atomic_fetch_add(&sh->failures, 1);
+            break;
+        }
+        memset(slot[k], (int)k, len[k] < 64 ? len[k] : 64);
+    }
+    for (int k = 0; k < 64; k++) f->b->free(f->heap, slot[k], len[k]);
+    if (f->b->thread_detach) f->b->thread_detach(f->heap);
+    return NULL;
+}
+
+/* In the child: allocate, verify, free; check the heap. Returns the exit status. */
+static int fk_child(fixture *f)
+{
+    void *p[256];
+    for (int round = 0; round < 8; round++) {
+        for (unsigned i = 0; i < 256; i++) {
+            size_t n = fk_size(i + 7u * (unsigned)round);
+            if (!(p[i] = f->b->alloc(f->heap, n))) return 3;
+            fill(p[i], n < 256 ? n : 256, i);
+        }
+        for (unsigned i = 0; i < 256; i++) {
+            size_t n = fk_size(i + 7u * (unsigned)round);
+            if (verify(p[i], n < 256 ? n : 256, i) != (n < 256 ? n : 256)) return 4;
+            f->b->free(f->heap, p[i], n);
+        }
+    }
+    if (f->b->check) {
+        char msg[256] = "";
+        if (f->b->check(f->heap, msg, sizeof msg) != 0) return 5;
+    }
+    return 0;
+}
+
+ParameterizedTestParameters(conformance, fork_while_threads_allocate) BACKEND_PARAMS
+ParameterizedTest(bname *bn, conformance, fork_while_threads_allocate, .timeout = 240)
+{
+    const char *const *name = &(const char *){bn->s};
+    fixture f = open_backend(*name);
+    if (!(f.b->caps & AL_CAP_THREAD_SAFE)) {
+        close_backend(&f);
+        cr_skip_test("%s is not thread-safe (no AL_CAP_THREAD_SAFE)", *name);
+    }
+    need(&f, (const void *)f.b->atfork, "atfork");
+    static fk_shared sh;
+    memset(&sh, 0, sizeof sh);
+    sh.f = &f;
+    pthread_t t[FK_THREADS];
+    for (int i = 0; i < FK_THREADS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, fk_churn, &sh), 0);
+    int bad = 0, hung = 0, status = 0;
+    for (int k = 0; k < FK_FORKS && !bad; k++) {
+        usleep(1000); /* let the threads get into the backend */
+        f.b->atfork(f.heap, AL_FORK_PREPARE);
+        pid_t pid = fork();
+        if (pid == 0) {
+            f.b->atfork(f.heap, AL_FORK_CHILD);
+            _exit(fk_child(&f));
+        }
+        f.b->atfork(f.heap, AL_FORK_PARENT);
+        cr_assert_gt(pid, 0, "fork failed");
+        int st = 0, r, waited = 0;
+        while ((r = waitpid(pid, &st, WNOHANG)) == 0 && waited < 10000) {
+            usleep(1000);
+            waited++;
+        }
+        if (r == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            hung = bad = 1;
+        } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            bad = 1;
+            status = st;
+        }
+    }
+    atomic_store(&sh.stop, 1);
+    for (int i = 0; i < FK_THREADS; i++) pthread_join(t[i], NULL);
+    cr_assert_eq(atomic_load(&sh.failures), 0, "%s: an allocation failed in a thread", *name);
+    cr_assert(!hung, "%s: a child forked while threads allocate hung for 10 s (a lock held "
+                     "at fork() was not taken by atfork(PREPARE) or not reset in the child)", *name);
+    cr_assert(!bad, "%s: a child forked while threads allocate failed (wait status %d: 3 = "
+                    "alloc failed, 4 = data corrupt, 5 = check() failed)", *name, status);
+    check_heap(&f, "after the forks");
     close_backend(&f);
 }
 
