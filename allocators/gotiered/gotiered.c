@@ -235,10 +235,10 @@ static GT_NOINLINE void *alloc_slow(gt_heap *h, size_t size)
 static void *gotiered_alloc(void *heap, size_t size)
 {
     gt_heap *h = heap;
-    if (gt_likely(gt_tls.heap == h && gt_tls.gen == h->gen)) {
+    if (gt_likely(gt_tls.gen == h->gen)) {
         gt_mcache *mc = gt_tls.mc;
         unsigned spc;
-        if (gt_likely(size <= 1016)) {
+        if (gt_likely(size <= 1024)) { /* entry 128 (1017..1024 B) is the 1 KiB class */
             if (size < mc->tiny_lim) return gt_tiny_alloc(mc, size);
             spc = gt_alloc_class8[(size + 7) >> 3];
         } else if (size <= GT_MAX_SMALL) {
@@ -292,18 +292,16 @@ static void gotiered_free(void *heap, void *p, size_t size)
 #endif
     gt_span *s = gt_span_of(p);
     unsigned spc = s->spc;
-    if (gt_likely(gt_tls.heap == h && gt_tls.gen == h->gen)) {
+    if (gt_likely(gt_tls.gen == h->gen)) {
         gt_mcache *mc = gt_tls.mc;
         if (gt_likely(spc - 1u < GT_NCLASS - 1u)) {
-            GT_STAT_INC(mc->nfree, 1);
-            GT_STAT_INC(mc->bytes_freed, s->elemsize);
-            gt_mcache_free_block(mc, h, s, spc, (uintptr_t)p);
+            gt_mcache_free_impl(mc, h, s, spc, (uintptr_t)p, 1); /* counted in the slot */
             return;
         }
 #ifndef GOTIERED_DEBUG
         if (spc == GT_TINY_SPC) {
             uintptr_t b = (uintptr_t)p & ~(uintptr_t)(GT_TINY_SIZE - 1);
-            GT_STAT_INC(mc->nfree, 1);
+            GT_COUNT(mc->ntiny_free);
             if (b == mc->tiny_blk) {
                 gt_tiny_free_local(mc);
             } else if (gt_tiny_put(s, b)) {
@@ -400,10 +398,11 @@ static int gotiered_stats(void *heap, al_stats *out)
 #if GOTIERED_STATS
     uint64_t nm = h->r_nmalloc, nf = h->r_nfree, ba = h->r_bytes_alloc, bf = h->r_bytes_freed;
     for (gt_mcache *mc = h->caches; mc; mc = mc->next) {
-        nm += atomic_load_explicit(&mc->nmalloc, memory_order_relaxed);
-        nf += atomic_load_explicit(&mc->nfree, memory_order_relaxed);
-        ba += atomic_load_explicit(&mc->bytes_alloc, memory_order_relaxed);
-        bf += atomic_load_explicit(&mc->bytes_freed, memory_order_relaxed);
+        gt_counts c = gt_mcache_counts(mc);
+        nm += c.nmalloc;
+        nf += c.nfree;
+        ba += c.bytes_alloc;
+        bf += c.bytes_freed;
     }
     out->mallocs = nm;
     out->frees = nf;

@@ -36,7 +36,20 @@ static inline unsigned gt_popcount(uint64_t x)
     atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (v), \
                           memory_order_relaxed)
 #define GT_EVENT(h, field, v) atomic_fetch_add_explicit(&(h)->field, (v), memory_order_relaxed)
+/* One plain uint64_t counter written only by its owner thread and read by stats() from any
+ * thread: on x86-64 one non-locked `add` to memory (an aligned 8-byte store is single-copy
+ * atomic, so a reader sees the old or the new value; the asm keeps the compiler from
+ * splitting it and ThreadSanitizer from calling it a race); elsewhere relaxed load + store. */
+#if defined(__x86_64__)
+#define GT_COUNT(field) __asm__("addq $1, %0" : "+m"(field))
 #else
+#define GT_COUNT(field) \
+    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
+#endif
+#define GT_COUNT_READ(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#else
+#define GT_COUNT(field) ((void)0)
+#define GT_COUNT_READ(field) ((uint64_t)0)
 #define GT_STAT_INC(field, v) ((void)0)
 #define GT_EVENT(h, field, v) ((void)0)
 #endif
@@ -213,10 +226,14 @@ typedef struct gt_slot {
     uint64_t cache;    /* free objects in word widx of span, 1 bit each (Go's allocCache) */
     uintptr_t wbase;   /* address of object 64*widx */
     void *reuse;       /* free=reuse: LIFO of objects freed by this thread */
-    uint32_t elemsize;
-    uint32_t nreuse;
     gt_span *span;     /* never NULL: &gt_empty_span when there is none */
-    uint32_t reuse_cap;/* nreuse beyond this: half the list goes back (64 KiB, >= 2 objects) */
+    uint32_t elemsize;
+    uint32_t room;     /* pushes left before the reuse list is trimmed: reuse_cap + 1 - length */
+    /* fast-path counters (owner thread writes, GT_COUNT; stats() reads): objects handed out
+     * and freed through this slot; bytes = count * class size, summed at stats() time */
+    uint64_t nalloc, nfree;
+    uint32_t reuse_cap;/* length beyond this: half the list goes back (64 KiB, >= 2 objects) */
+    uint32_t pad;
 } gt_slot;
 
 typedef struct gt_mcache {
@@ -230,7 +247,9 @@ typedef struct gt_mcache {
     gt_tinyblk *tiny_rec;
     struct gt_heap *heap;
     struct gt_mcache *next, *prev; /* heap's list of caches */
-    /* statistics, written by the owner thread only (relaxed), summed by stats() */
+    /* statistics, written by the owner thread only (relaxed), summed by stats() with the
+     * slots' nalloc / nfree: tiny sub-objects handed out and freed, and the slow paths' */
+    uint64_t ntiny, ntiny_free;
     _Atomic uint64_t nmalloc, nfree, bytes_alloc, bytes_freed;
 } gt_mcache;
 
@@ -286,8 +305,19 @@ typedef struct gt_tls_fast {
     uint64_t gen;
     gt_mcache *mc;
 } gt_tls_fast;
-extern __thread gt_tls_fast gt_tls __attribute__((tls_model("initial-exec")));
+/* local-exec (one %fs-relative load) when linked into an executable, initial-exec (a GOT
+ * load first) when built -fPIC for a shared library (the drop-in). */
+#if defined(__PIE__) || !defined(__PIC__)
+#define GT_TLS_MODEL "local-exec"
+#else
+#define GT_TLS_MODEL "initial-exec"
+#endif
+extern __thread gt_tls_fast gt_tls __attribute__((tls_model(GT_TLS_MODEL)));
 gt_mcache *gt_mcache_get_slow(gt_heap *h);  /* NULL: out of memory */
+typedef struct gt_counts {
+    uint64_t nmalloc, nfree, bytes_alloc, bytes_freed;
+} gt_counts;
+gt_counts gt_mcache_counts(gt_mcache *mc);
 /* Refill and allocate; counted in the stats when `counted`. NULL: out of memory. */
 void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc, int counted);
 void gt_mcache_flush(gt_mcache *mc);        /* give every span and list back; keep mc */
@@ -313,7 +343,7 @@ static inline void gt_bits_free(gt_heap *h, gt_span *s, uintptr_t p)
 
 static inline gt_mcache *gt_mcache_get(gt_heap *h)
 {
-    if (gt_likely(gt_tls.heap == h && gt_tls.gen == h->gen)) return gt_tls.mc;
+    if (gt_likely(gt_tls.gen == h->gen)) return gt_tls.mc;
     return gt_mcache_get_slow(h);
 }
 
@@ -336,7 +366,7 @@ static inline __attribute__((always_inline)) void *gt_mcache_alloc_impl(gt_mcach
     if (p) {
         GT_UNPOISON(p, sl->elemsize);
         sl->reuse = *(void **)p;
-        sl->nreuse--;
+        sl->room++;
     } else {
         uint64_t c = sl->cache;
         if (gt_unlikely(!c)) return gt_mcache_alloc_slow(mc, spc, counted);
@@ -344,10 +374,7 @@ static inline __attribute__((always_inline)) void *gt_mcache_alloc_impl(gt_mcach
         p = (void *)(sl->wbase + (uintptr_t)__builtin_ctzll(c) * sl->elemsize);
         GT_UNPOISON(p, sl->elemsize);
     }
-    if (counted) {
-        GT_STAT_INC(mc->nmalloc, 1);
-        GT_STAT_INC(mc->bytes_alloc, sl->elemsize);
-    }
+    if (counted) GT_COUNT(sl->nalloc);
 #ifdef GOTIERED_DEBUG
     gt_debug_on_alloc(gt_span_of(p), (uintptr_t)p);
 #endif
@@ -370,15 +397,17 @@ static inline void *gt_mcache_alloc_counted(gt_mcache *mc, unsigned spc)
  * calling thread's cache mc: push on the reuse list (free=reuse), or set its bit back in
  * allocCache when it lies in the word the cache allocates from, else the freed bitmap.
  * Can't fail. */
-static inline void gt_mcache_free_block(gt_mcache *mc, gt_heap *h, gt_span *s, unsigned spc,
-                                        uintptr_t q)
+static inline __attribute__((always_inline)) void gt_mcache_free_impl(gt_mcache *mc, gt_heap *h,
+                                                                       gt_span *s, unsigned spc,
+                                                                       uintptr_t q, int counted)
 {
     gt_slot *sl = &mc->slot[spc];
+    if (counted) GT_COUNT(sl->nfree);
     if (mc->free_reuse) {
         *(void **)q = sl->reuse;
         GT_POISON(q, s->elemsize);
         sl->reuse = (void *)q;
-        if (gt_unlikely(++sl->nreuse > sl->reuse_cap)) gt_reuse_trim(mc, spc);
+        if (gt_unlikely(--sl->room == 0)) gt_reuse_trim(mc, spc);
         return;
     }
     if (sl->span == s) {
@@ -390,6 +419,13 @@ static inline void gt_mcache_free_block(gt_mcache *mc, gt_heap *h, gt_span *s, u
         }
     }
     gt_bits_free(h, s, q);
+}
+
+/* Not counted (the caller counted it: tiny blocks, slow paths). */
+static inline void gt_mcache_free_block(gt_mcache *mc, gt_heap *h, gt_span *s, unsigned spc,
+                                        uintptr_t q)
+{
+    gt_mcache_free_impl(mc, h, s, spc, q, 0);
 }
 
 /* tiny.c */
@@ -433,7 +469,7 @@ static inline void *gt_tiny_alloc(gt_mcache *mc, size_t size)
                               memory_order_relaxed);
         mc->tiny_off = off + (unsigned)size;
         mc->tiny_n++;
-        GT_STAT_INC(mc->nmalloc, 1);
+        GT_COUNT(mc->ntiny);
         return (void *)(mc->tiny_blk + off);
     }
     return gt_tiny_alloc_slow(mc, size);

@@ -26,7 +26,7 @@
 #define GT_TLS_N 8
 
 gt_span gt_empty_span; /* nelems 0: a slot with it always takes the slow path */
-__thread gt_tls_fast gt_tls __attribute__((tls_model("initial-exec")));
+__thread gt_tls_fast gt_tls __attribute__((tls_model(GT_TLS_MODEL)));
 static __thread gt_tls_fast tls_tab[GT_TLS_N];
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -74,11 +74,11 @@ static void slot_reset(gt_slot *sl, unsigned spc)
     sl->cache = 0;
     sl->wbase = 0;
     sl->reuse = NULL;
-    sl->nreuse = 0;
     sl->span = &gt_empty_span;
     sl->elemsize = spc == GT_TINY_SPC ? GT_TINY_SIZE : spc < GT_NCLASS ? gt_class_size[spc] : 0;
     /* reuse list cap: 64 KiB of objects, at least 2 */
     sl->reuse_cap = sl->elemsize && (64u << 10) / sl->elemsize > 2 ? (64u << 10) / sl->elemsize : 2;
+    sl->room = sl->reuse_cap + 1;
 }
 
 /* Record in alloc_bits what the cache handed out of its span. Can't fail. */
@@ -168,12 +168,12 @@ static void *refill(gt_mcache *mc, unsigned spc)
 GT_NOINLINE void gt_reuse_trim(gt_mcache *mc, unsigned spc)
 {
     gt_slot *sl = &mc->slot[spc];
-    unsigned n = sl->nreuse / 2;
+    unsigned n = (sl->reuse_cap + 1 - sl->room) / 2;
     while (n--) {
         void *p = sl->reuse;
         GT_UNPOISON(p, sizeof(void *));
         sl->reuse = *(void **)p;
-        sl->nreuse--;
+        sl->room++;
         gt_bits_free(mc->heap, gt_span_of(p), (uintptr_t)p);
     }
 }
@@ -192,7 +192,7 @@ void gt_mcache_flush(gt_mcache *mc)
             sl->reuse = *(void **)p;
             gt_bits_free(h, gt_span_of(p), (uintptr_t)p);
         }
-        sl->nreuse = 0;
+        sl->room = sl->reuse_cap + 1;
     }
     for (unsigned spc = 1; spc < GT_NSPC; spc++) {
         gt_slot *sl = &mc->slot[spc];
@@ -204,13 +204,40 @@ void gt_mcache_flush(gt_mcache *mc)
     }
 }
 
+/* mc's statistics: its own counters plus every slot's counts times the class size. Any
+ * thread; the owner may be counting meanwhile (each counter is read once). Can't fail. */
+gt_counts gt_mcache_counts(gt_mcache *mc)
+{
+    gt_counts c = {0, 0, 0, 0};
+#if GOTIERED_STATS
+    c.nmalloc = atomic_load_explicit(&mc->nmalloc, memory_order_relaxed) + GT_COUNT_READ(mc->ntiny);
+    c.nfree = atomic_load_explicit(&mc->nfree, memory_order_relaxed) + GT_COUNT_READ(mc->ntiny_free);
+    c.bytes_alloc = atomic_load_explicit(&mc->bytes_alloc, memory_order_relaxed);
+    c.bytes_freed = atomic_load_explicit(&mc->bytes_freed, memory_order_relaxed);
+    for (unsigned spc = 1; spc < GT_NCLASS; spc++) {
+        uint64_t na = GT_COUNT_READ(mc->slot[spc].nalloc), nf = GT_COUNT_READ(mc->slot[spc].nfree);
+        c.nmalloc += na;
+        c.nfree += nf;
+        c.bytes_alloc += na * gt_class_size[spc];
+        c.bytes_freed += nf * gt_class_size[spc];
+    }
+#else
+    (void)mc;
+#endif
+    return c;
+}
+
 /* A fresh cache linked into h's list, or NULL when out of memory. */
 static gt_mcache *mcache_new(gt_heap *h)
 {
     pthread_mutex_lock(&h->lock);
     gt_mcache *mc = gt_fix_alloc(&h->cache_fix);
     if (mc) {
-        for (unsigned spc = 0; spc < GT_NSPC; spc++) slot_reset(&mc->slot[spc], spc);
+        for (unsigned spc = 0; spc < GT_NSPC; spc++) {
+            slot_reset(&mc->slot[spc], spc);
+            mc->slot[spc].nalloc = mc->slot[spc].nfree = 0;
+        }
+        mc->ntiny = mc->ntiny_free = 0;
         mc->tiny_lim = h->tiny_lim;
         mc->free_reuse = h->free_reuse;
         mc->tiny_blk = 0;
@@ -240,10 +267,11 @@ static void mcache_release(gt_heap *h, gt_mcache *mc)
     if (mc->prev) mc->prev->next = mc->next;
     else h->caches = mc->next;
     if (mc->next) mc->next->prev = mc->prev;
-    h->r_nmalloc += atomic_load_explicit(&mc->nmalloc, memory_order_relaxed);
-    h->r_nfree += atomic_load_explicit(&mc->nfree, memory_order_relaxed);
-    h->r_bytes_alloc += atomic_load_explicit(&mc->bytes_alloc, memory_order_relaxed);
-    h->r_bytes_freed += atomic_load_explicit(&mc->bytes_freed, memory_order_relaxed);
+    gt_counts c = gt_mcache_counts(mc);
+    h->r_nmalloc += c.nmalloc;
+    h->r_nfree += c.nfree;
+    h->r_bytes_alloc += c.bytes_alloc;
+    h->r_bytes_freed += c.bytes_freed;
     gt_fix_free(&h->cache_fix, mc);
     pthread_mutex_unlock(&h->lock);
 }
