@@ -222,7 +222,7 @@ static void gotiered_destroy(void *heap)
 /* Slow entry: no cache yet for this thread, or a large size. NULL when out of memory. */
 static GT_NOINLINE void *alloc_slow(gt_heap *h, size_t size)
 {
-    if (size > GT_MAX_SMALL) return gt_large_alloc(h, size, 0);
+    if (size > GT_MAX_SMALL) return gt_mcache_large_alloc(h, size);
     gt_mcache *mc = gt_mcache_get(h);
     if (!mc) return NULL;
     if (size < mc->tiny_lim) return gt_tiny_alloc(mc, size);
@@ -244,7 +244,7 @@ static void *gotiered_alloc(void *heap, size_t size)
         } else if (size <= GT_MAX_SMALL) {
             spc = gt_size_to_class128[(size - 1024 + 127) >> 7];
         } else {
-            return gt_large_alloc(h, size, 0);
+            return gt_mcache_large_alloc(h, size);
         }
         return gt_mcache_alloc_counted(mc, spc);
     }
@@ -257,7 +257,7 @@ static GT_NOINLINE void free_slow(gt_heap *h, gt_span *s, uintptr_t q)
 {
     unsigned spc = s->spc;
     if (spc == 0) {
-        gt_large_free(h, s);
+        if (!gt_mcache_large_free(h, s)) gt_large_free(h, s);
         return;
     }
 #if GOTIERED_STATS
@@ -614,7 +614,11 @@ void gt_debug_on_free(gt_heap *h, const void *p, size_t hint)
         gt_debug_fail("free of a pointer that is not allocated (double free)", p);
     size_t usable = gotiered_usable_size(h, p);
     if (hint > usable) gt_debug_fail("free with a wrong size hint (larger than the block)", p);
-    if (s->spc == 0) return;
+    if (s->spc == 0) {
+        if (st != GT_ST(0, GT_SPAN_LARGE))
+            gt_debug_fail("free of a pointer that is not allocated (double free, large)", p);
+        return;
+    }
     if (s->spc == GT_TINY_SPC) {
         if (hint >= GT_TINY_SIZE) gt_debug_fail("free with a wrong size hint (tiny object)", p);
         uintptr_t b = q & ~(uintptr_t)15;

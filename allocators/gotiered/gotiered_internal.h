@@ -88,6 +88,8 @@ static inline unsigned gt_popcount(uint64_t x)
 #define GT_TINY_PIN 64          /* a tiny block's count while an mcache allocates from it */
 #define GT_MAX_NELEMS 1024      /* class 1: 8 KiB / 8 B */
 #define GT_BITWORDS (GT_MAX_NELEMS / 64)
+#define GT_LCACHE_MAXPG 16     /* large spans of up to 16 pages (128 KiB) are cached per thread */
+#define GT_LCACHE_PAGES 128     /* at most 1 MiB of them per thread */
 #define GT_MAX_REQUEST ((size_t)1 << 44) /* 16 TiB: beyond this NULL, no mmap tried (npages fits 32 bits) */
 
 /* ---- size classes (sizeclasses.c, tables generated at build time) ---- */
@@ -167,6 +169,7 @@ typedef struct gt_arena {
     uint32_t huge;            /* 1: the arena holds one large object and nothing else */
     uint32_t maxrun;          /* longest free run in the arena (summary of the summaries) */
     uint32_t free_pages;
+    uint32_t search;          /* Go's searchAddr: every page below it is in use */
     gt_sum sum[GT_NCHUNK];
     uint64_t alloc[GT_PAGE_WORDS]; /* bit = page in use (spans and header) */
     uint64_t scav[GT_PAGE_WORDS];  /* bit = free page returned to the OS */
@@ -250,6 +253,10 @@ typedef struct gt_mcache {
     /* statistics, written by the owner thread only (relaxed), summed by stats() with the
      * slots' nalloc / nfree: tiny sub-objects handed out and freed, and the slow paths' */
     uint64_t ntiny, ntiny_free;
+    /* freed large spans kept for reuse (Go's per-P page cache plays this part for allocation):
+     * lfree[n] is a list of n-page spans (state CACHED, linked by next), lpages their sum */
+    gt_span *lfree[GT_LCACHE_MAXPG + 1];
+    uint32_t lpages;
     _Atomic uint64_t nmalloc, nfree, bytes_alloc, bytes_freed;
 } gt_mcache;
 
@@ -321,6 +328,8 @@ gt_counts gt_mcache_counts(gt_mcache *mc);
 /* Refill and allocate; counted in the stats when `counted`. NULL: out of memory. */
 void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc, int counted);
 void gt_mcache_flush(gt_mcache *mc);        /* give every span and list back; keep mc */
+void *gt_mcache_large_alloc(gt_heap *h, size_t size);   /* NULL: out of memory or too big */
+int gt_mcache_large_free(gt_heap *h, gt_span *s);       /* 1: kept in the cache, 0: not */
 void gt_mcache_detach(gt_heap *h);          /* release the calling thread's cache of h */
 void gt_reuse_trim(gt_mcache *mc, unsigned spc);
 void gt_registry_add(gt_heap *h);              /* also makes the thread-exit key once */

@@ -178,12 +178,62 @@ GT_NOINLINE void gt_reuse_trim(gt_mcache *mc, unsigned spc)
     }
 }
 
+/* Large object of `size` (> 32 KiB, no alignment beyond a page): a cached span of the same
+ * page count from the calling thread's cache, else the mheap. NULL when out of memory or when
+ * size is too big. */
+void *gt_mcache_large_alloc(gt_heap *h, size_t size)
+{
+    gt_mcache *mc;
+    if (size <= GT_LCACHE_MAXPG * GT_PAGE && (mc = gt_mcache_get(h))) {
+        size_t npages = (size + GT_PAGE - 1) >> GT_PAGE_SHIFT;
+        gt_span *s = mc->lfree[npages];
+        if (s) {
+            mc->lfree[npages] = s->next;
+            mc->lpages -= (uint32_t)npages;
+            s->next = NULL;
+            GT_UNPOISON(s->base, npages * GT_PAGE);
+            atomic_store_explicit(&s->st, GT_ST(0, GT_SPAN_LARGE), memory_order_relaxed);
+            GT_STAT_INC(mc->nmalloc, 1);
+            GT_STAT_INC(mc->bytes_alloc, npages * GT_PAGE);
+            return (void *)s->base;
+        }
+    }
+    return gt_large_alloc(h, size, 0);
+}
+
+/* Keep the freed large span s (not huge) in the calling thread's cache if it has one, s is
+ * small enough and the cache has room; returns 1 if kept (counted as freed), else 0. */
+int gt_mcache_large_free(gt_heap *h, gt_span *s)
+{
+    size_t n = s->npages;
+    if (s->huge || n > GT_LCACHE_MAXPG) return 0;
+    gt_mcache *mc = gt_mcache_get(h);
+    if (!mc || mc->lpages + n > GT_LCACHE_PAGES) return 0;
+    atomic_store_explicit(&s->st, GT_ST(0, GT_SPAN_CACHED), memory_order_relaxed);
+    GT_POISON(s->base, n * GT_PAGE);
+    s->next = mc->lfree[n];
+    mc->lfree[n] = s;
+    mc->lpages += (uint32_t)n;
+    GT_STAT_INC(mc->nfree, 1);
+    GT_STAT_INC(mc->bytes_freed, n * GT_PAGE);
+    return 1;
+}
+
 /* Return every span, reuse list and the tiny block to the shared heap; mc stays usable.
  * Can't fail. */
 void gt_mcache_flush(gt_mcache *mc)
 {
     gt_heap *h = mc->heap;
     gt_tiny_release(mc);
+    for (unsigned n = 1; n <= GT_LCACHE_MAXPG; n++) {
+        while (mc->lfree[n]) {
+            gt_span *s = mc->lfree[n];
+            mc->lfree[n] = s->next;
+            s->next = NULL;
+            gt_heap_free_span(h, s);
+        }
+    }
+    mc->lpages = 0;
     for (unsigned spc = 1; spc < GT_NSPC; spc++) {
         gt_slot *sl = &mc->slot[spc];
         while (sl->reuse) {
@@ -238,6 +288,8 @@ static gt_mcache *mcache_new(gt_heap *h)
             mc->slot[spc].nalloc = mc->slot[spc].nfree = 0;
         }
         mc->ntiny = mc->ntiny_free = 0;
+        for (unsigned n = 0; n <= GT_LCACHE_MAXPG; n++) mc->lfree[n] = NULL;
+        mc->lpages = 0;
         mc->tiny_lim = h->tiny_lim;
         mc->free_reuse = h->free_reuse;
         mc->tiny_blk = 0;

@@ -149,10 +149,19 @@ oom:
     return NULL;
 }
 
+static void free_span_locked(gt_heap *h, gt_span *s);
+
 /* Give s's pages back to its arena (they merge with free neighbours). Takes the heap lock. */
 void gt_heap_free_span(gt_heap *h, gt_span *s)
 {
     pthread_mutex_lock(&h->lock);
+    free_span_locked(h, s);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* gt_heap_free_span with the heap lock held. Can't fail. */
+static void free_span_locked(gt_heap *h, gt_span *s)
+{
     gt_arena *a = s->arena;
     size_t i = (s->base - (uintptr_t)a) >> GT_PAGE_SHIFT;
     for (size_t k = 0; k < s->npages; k++) a->spans[i + k] = NULL;
@@ -164,7 +173,6 @@ void gt_heap_free_span(gt_heap *h, gt_span *s)
     atomic_store_explicit(&s->st, GT_ST(0, GT_SPAN_FREE), memory_order_release);
     gt_fix_free(&h->span_fix, s);
     gt_scav_wake(h);
-    pthread_mutex_unlock(&h->lock);
 }
 
 /* A large object of `size` bytes aligned to `align` (0 or a power of two; at least a page),
@@ -229,8 +237,8 @@ void gt_large_free(gt_heap *h, gt_span *s)
         pthread_mutex_lock(&h->lock);
         h->r_nfree++;
         h->r_bytes_freed += (uint64_t)s->npages * GT_PAGE;
+        free_span_locked(h, s);
         pthread_mutex_unlock(&h->lock);
-        gt_heap_free_span(h, s);
         return;
     }
     pthread_mutex_lock(&h->lock);
