@@ -407,6 +407,65 @@ Test(gotiered_threads, thread_exit_flushes_and_dead_heaps_are_ignored)
     }
 }
 
+/* collect() from another thread: thread A fills its cache (a span and a reuse list of class
+ * 112 B, a span of class 3072 B) and parks; B collects; A's cache is flushed at A's next call (a new cache epoch),
+ * after which a collect leaves only the one span A allocates from. */
+typedef struct collect_ctx {
+    void *h;
+    pthread_barrier_t bar;
+    void *q;
+} collect_ctx;
+
+static void *collect_owner(void *arg)
+{
+    collect_ctx *c = arg;
+    enum { N = 2000 };
+    static void *p[N];
+    for (int i = 0; i < N; i++) p[i] = B->alloc(c->h, 100);
+    for (int i = 0; i < N; i++) B->free(c->h, p[i], 100);
+    B->free(c->h, B->alloc(c->h, 3000), 3000); /* a second cached span, of another class */
+    pthread_barrier_wait(&c->bar); /* 1: cache filled */
+    pthread_barrier_wait(&c->bar); /* 2: B collected */
+    c->q = B->alloc(c->h, 100);    /* next call: honours the collect first */
+    pthread_barrier_wait(&c->bar); /* 3 */
+    pthread_barrier_wait(&c->bar); /* 4: B checked */
+    B->free(c->h, c->q, 100);
+    return NULL;
+}
+
+Test(gotiered_threads, collect_flushes_other_threads_caches)
+{
+    const char *opts[] = {"free=reuse,scavenger=off", "free=sweep,scavenger=off"};
+    for (int k = 0; k < 2; k++) {
+        collect_ctx c = {.h = mk(opts[k])};
+        pthread_barrier_init(&c.bar, NULL, 2);
+        pthread_t t;
+        pthread_create(&t, NULL, collect_owner, &c);
+        pthread_barrier_wait(&c.bar); /* 1 */
+        al_stats st;
+        B->collect(c.h);
+        B->stats(c.h, &st);
+        uint64_t before = st.heap_inuse;
+        cr_expect_eq(st.heap_objects, 0u, "%s", opts[k]);
+        pthread_barrier_wait(&c.bar); /* 2 */
+        pthread_barrier_wait(&c.bar); /* 3: A made its next call */
+        B->collect(c.h);
+        B->stats(c.h, &st);
+        cr_expect_eq(st.heap_objects, 1u, "%s", opts[k]);
+        /* only A's current span of class 112 (one page) is left in use */
+        cr_expect_eq(st.heap_inuse, (uint64_t)GT_PAGE, "%s: HeapInuse %llu after A's next call "
+                     "(%llu before it): A's cache was not flushed", opts[k],
+                     (unsigned long long)st.heap_inuse, (unsigned long long)before);
+        cr_expect_gt(before, st.heap_inuse, "%s: A's cache held %llu bytes of spans before its "
+                     "next call", opts[k], (unsigned long long)before);
+        pthread_barrier_wait(&c.bar); /* 4 */
+        pthread_join(t, NULL);
+        must_check(c.h);
+        pthread_barrier_destroy(&c.bar);
+        B->destroy(c.h);
+    }
+}
+
 Test(gotiered_threads, many_heaps_on_one_thread_evict_caches)
 {
     enum { NH = 12, NO = 300 };

@@ -235,7 +235,7 @@ static GT_NOINLINE void *alloc_slow(gt_heap *h, size_t size)
 static void *gotiered_alloc(void *heap, size_t size)
 {
     gt_heap *h = heap;
-    if (gt_likely(gt_tls.gen == h->gen)) {
+    if (gt_likely(gt_tls.gen == gt_heap_epoch(h))) {
         gt_mcache *mc = gt_tls.mc;
         unsigned spc;
         if (gt_likely(size <= 1024)) { /* entry 128 (1017..1024 B) is the 1 KiB class */
@@ -292,7 +292,7 @@ static void gotiered_free(void *heap, void *p, size_t size)
 #endif
     gt_span *s = gt_span_of(p);
     unsigned spc = s->spc;
-    if (gt_likely(gt_tls.gen == h->gen)) {
+    if (gt_likely(gt_tls.gen == gt_heap_epoch(h))) {
         gt_mcache *mc = gt_tls.mc;
         if (gt_likely(spc - 1u < GT_NCLASS - 1u)) {
             gt_mcache_free_impl(mc, h, s, spc, (uintptr_t)p, 1); /* counted in the slot */
@@ -366,8 +366,7 @@ static void gotiered_thread_detach(void *heap) { gt_mcache_detach(heap); }
 static void gotiered_collect(void *heap)
 {
     gt_heap *h = heap;
-    gt_mcache *mc = gt_mcache_get(h);
-    if (mc) gt_mcache_flush(mc);
+    gt_mcache_new_epoch(h); /* flushes the calling thread's cache now, the others' later */
     gt_central_sweep_all(h);
     pthread_mutex_lock(&h->lock);
     gt_scavenge(h, SIZE_MAX);

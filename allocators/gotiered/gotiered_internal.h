@@ -264,7 +264,10 @@ extern gt_span gt_empty_span;
 
 /* ---- the heap ---- */
 typedef struct gt_heap {
-    uint64_t gen;          /* unique per create(): thread caches of a dead heap never match */
+    _Atomic uint64_t gen;  /* cache epoch: unique across heaps and epochs (the registry's
+                            * counter); collect() moves it, so every thread's next call misses
+                            * the fast-path match and flushes its cache first */
+    uint64_t id;           /* unique per create(): thread caches of a dead heap never match */
     size_t tiny_lim;
     int free_reuse;        /* free strategy: 0 sweep (freed bitmap), 1 reuse (mcache LIFO) */
     int bg_scav;
@@ -309,8 +312,9 @@ unsigned gt_span_sweep(gt_heap *h, gt_span *s);
 /* mcache.c */
 typedef struct gt_tls_fast {
     gt_heap *heap;
-    uint64_t gen;
+    uint64_t gen;   /* the heap's epoch when mc was last flushed (or made) */
     gt_mcache *mc;
+    uint64_t id;    /* the heap's id */
 } gt_tls_fast;
 /* local-exec (one %fs-relative load) when linked into an executable, initial-exec (a GOT
  * load first) when built -fPIC for a shared library (the drop-in). */
@@ -331,6 +335,7 @@ void gt_mcache_flush(gt_mcache *mc);        /* give every span and list back; ke
 void *gt_mcache_large_alloc(gt_heap *h, size_t size);   /* NULL: out of memory or too big */
 int gt_mcache_large_free(gt_heap *h, gt_span *s);       /* 1: kept in the cache, 0: not */
 void gt_mcache_detach(gt_heap *h);          /* release the calling thread's cache of h */
+void gt_mcache_new_epoch(gt_heap *h);       /* collect: every cache flushes at its next call */
 void gt_reuse_trim(gt_mcache *mc, unsigned spc);
 void gt_registry_add(gt_heap *h);              /* also makes the thread-exit key once */
 void gt_registry_remove(gt_heap *h);
@@ -350,9 +355,16 @@ static inline void gt_bits_free(gt_heap *h, gt_span *s, uintptr_t p)
         gt_central_notify(h, s, spc);
 }
 
+/* h's cache epoch (a plain load). The fast paths match it against the thread's gt_tls.gen:
+ * epochs are unique process-wide, so a match means "this heap, and my cache is current". */
+static inline uint64_t gt_heap_epoch(gt_heap *h)
+{
+    return atomic_load_explicit(&h->gen, memory_order_relaxed);
+}
+
 static inline gt_mcache *gt_mcache_get(gt_heap *h)
 {
-    if (gt_likely(gt_tls.gen == h->gen)) return gt_tls.mc;
+    if (gt_likely(gt_tls.gen == gt_heap_epoch(h))) return gt_tls.mc;
     return gt_mcache_get_slow(h);
 }
 

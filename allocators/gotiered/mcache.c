@@ -44,7 +44,8 @@ void gt_registry_add(gt_heap *h)
 {
     pthread_once(&key_once, make_key);
     pthread_mutex_lock(&reg_lock);
-    h->gen = ++reg_gen;
+    h->id = ++reg_gen;
+    atomic_store_explicit(&h->gen, h->id, memory_order_relaxed);
     h->reg_next = reg_heaps;
     reg_heaps = h;
     pthread_mutex_unlock(&reg_lock);
@@ -60,11 +61,11 @@ void gt_registry_remove(gt_heap *h)
     pthread_mutex_unlock(&reg_lock);
 }
 
-/* Is (h, gen) a live heap? Under reg_lock. Can't fail. */
-static int reg_live(gt_heap *h, uint64_t gen)
+/* Is (h, id) a live heap? Under reg_lock. Can't fail. */
+static int reg_live(gt_heap *h, uint64_t id)
 {
     for (gt_heap *x = reg_heaps; x; x = x->reg_next)
-        if (x == h) return x->gen == gen;
+        if (x == h) return x->id == id;
     return 0;
 }
 
@@ -339,7 +340,7 @@ static void tls_clear(int i)
 static void tls_flush_entry(int i)
 {
     pthread_mutex_lock(&reg_lock);
-    if (reg_live(tls_tab[i].heap, tls_tab[i].gen)) mcache_release(tls_tab[i].heap, tls_tab[i].mc);
+    if (reg_live(tls_tab[i].heap, tls_tab[i].id)) mcache_release(tls_tab[i].heap, tls_tab[i].mc);
     pthread_mutex_unlock(&reg_lock);
     tls_clear(i);
 }
@@ -358,7 +359,12 @@ static void make_key(void) { key_ok = pthread_key_create(&tls_key, tls_destructo
 GT_NOINLINE gt_mcache *gt_mcache_get_slow(gt_heap *h)
 {
     for (int i = 0; i < GT_TLS_N; i++) {
-        if (tls_tab[i].heap == h && tls_tab[i].gen == h->gen) {
+        if (tls_tab[i].heap == h && tls_tab[i].id == h->id) {
+            uint64_t epoch = gt_heap_epoch(h);
+            if (tls_tab[i].gen != epoch) { /* a collect() since: honour it first */
+                tls_tab[i].gen = epoch;
+                gt_mcache_flush(tls_tab[i].mc);
+            }
             gt_tls = tls_tab[i];
             return gt_tls.mc;
         }
@@ -371,7 +377,7 @@ GT_NOINLINE gt_mcache *gt_mcache_get_slow(gt_heap *h)
     if (slot < 0) { /* drop entries of dead heaps, else evict (flush) entry 0 */
         pthread_mutex_lock(&reg_lock);
         for (int i = 0; i < GT_TLS_N; i++)
-            if (!reg_live(tls_tab[i].heap, tls_tab[i].gen)) tls_clear(i);
+            if (!reg_live(tls_tab[i].heap, tls_tab[i].id)) tls_clear(i);
         pthread_mutex_unlock(&reg_lock);
         for (int i = 0; i < GT_TLS_N && slot < 0; i++)
             if (!tls_tab[i].heap) slot = i;
@@ -382,7 +388,7 @@ GT_NOINLINE gt_mcache *gt_mcache_get_slow(gt_heap *h)
     }
     gt_mcache *mc = mcache_new(h);
     if (!mc) return NULL;
-    tls_tab[slot] = (gt_tls_fast){h, h->gen, mc};
+    tls_tab[slot] = (gt_tls_fast){h, gt_heap_epoch(h), mc, h->id};
     gt_tls = tls_tab[slot];
     return mc;
 }
@@ -391,9 +397,26 @@ GT_NOINLINE gt_mcache *gt_mcache_get_slow(gt_heap *h)
 void gt_mcache_detach(gt_heap *h)
 {
     for (int i = 0; i < GT_TLS_N; i++) {
-        if (tls_tab[i].heap == h && tls_tab[i].gen == h->gen) {
+        if (tls_tab[i].heap == h && tls_tab[i].id == h->id) {
             mcache_release(h, tls_tab[i].mc);
             tls_clear(i);
+        }
+    }
+}
+
+/* collect(): move h to a new cache epoch, so that every thread's next call into h misses
+ * the fast-path match, takes gt_mcache_get_slow and flushes its own cache there (a deferred
+ * stop-the-world: no thread ever touches another thread's cache); the calling thread's cache,
+ * if it has one, is flushed now. Can't fail. */
+void gt_mcache_new_epoch(gt_heap *h)
+{
+    pthread_mutex_lock(&reg_lock);
+    atomic_store_explicit(&h->gen, ++reg_gen, memory_order_relaxed);
+    pthread_mutex_unlock(&reg_lock);
+    for (int i = 0; i < GT_TLS_N; i++) {
+        if (tls_tab[i].heap == h && tls_tab[i].id == h->id) {
+            (void)gt_mcache_get_slow(h); /* finds entry i: flushes it and refreshes gt_tls */
+            return;
         }
     }
 }
