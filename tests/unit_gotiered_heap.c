@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern const al_backend al_backend_gotiered;
@@ -492,6 +494,112 @@ Test(gotiered_threads, many_heaps_on_one_thread_evict_caches)
         cr_expect_eq(st.heap_objects, 0u, "heap %d", i);
         B->destroy(h[i]);
     }
+}
+
+/* ---- fork ---- */
+
+/* atfork: a thread allocates and frees (small, tiny, large) in a loop while the main thread
+ * forks; each child allocates and frees a few thousand objects of various sizes, checks the
+ * heap and destroys it (which must not join the parent's scavenger thread), then _exits. A
+ * child stuck on a lock held at fork() is killed after 10 s and fails the test. */
+typedef struct fork_ctx {
+    void *h;
+    _Atomic int stop;
+} fork_ctx;
+
+static size_t fork_size(unsigned i)
+{
+    return i % 16 == 0 ? 40000 + i % 90000 : 1 + (size_t)(i * 2654435761u % 3000);
+}
+
+static void *fork_churn(void *arg)
+{
+    fork_ctx *c = arg;
+    void *p[64] = {0};
+    size_t n[64] = {0};
+    for (unsigned i = 0; !atomic_load_explicit(&c->stop, memory_order_relaxed); i++) {
+        unsigned k = i % 64;
+        B->free(c->h, p[k], n[k]);
+        n[k] = fork_size(i);
+        p[k] = B->alloc(c->h, n[k]);
+        memset(p[k], 1, n[k] < 32 ? n[k] : 32);
+    }
+    for (int k = 0; k < 64; k++) B->free(c->h, p[k], n[k]);
+    return NULL;
+}
+
+/* The child's work; returns its exit status (0 = fine). */
+static int fork_child(void *h)
+{
+    static void *p[3000];
+    for (unsigned round = 0; round < 2; round++) {
+        for (unsigned i = 0; i < 3000; i++) {
+            size_t n = fork_size(i * 7 + round);
+            if (!(p[i] = B->alloc(h, n))) return 3;
+            memset(p[i], (int)(i & 0xff), n < 64 ? n : 64);
+        }
+        for (unsigned i = 0; i < 3000; i++) {
+            size_t n = fork_size(i * 7 + round);
+            if (((unsigned char *)p[i])[0] != (i & 0xff)) return 4;
+            B->free(h, p[i], n);
+        }
+    }
+    char msg[256];
+    if (B->check(h, msg, sizeof msg)) return 5;
+    B->collect(h);
+    B->destroy(h);
+    return 0;
+}
+
+Test(gotiered_fork, fork_while_a_thread_allocates, .timeout = 120)
+{
+#ifdef __SANITIZE_THREAD__
+    enum { FORKS = 10 };
+#else
+    enum { FORKS = 50 };
+#endif
+    static fork_ctx c;
+    c.h = mk("scavenger=on");
+    atomic_store(&c.stop, 0);
+    /* start the parent's background scavenger (free > 1 MiB of pages): the children must
+     * neither use nor join it */
+    void *big[8];
+    for (int i = 0; i < 8; i++) big[i] = B->alloc(c.h, 1 << 20);
+    for (int i = 0; i < 8; i++) B->free(c.h, big[i], 1 << 20);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, fork_churn, &c), 0);
+    int hung = 0, bad = 0, status = 0;
+    for (int k = 0; k < FORKS && !bad; k++) {
+        usleep(500);
+        B->atfork(c.h, AL_FORK_PREPARE);
+        pid_t pid = fork();
+        if (pid == 0) {
+            B->atfork(c.h, AL_FORK_CHILD);
+            _exit(fork_child(c.h));
+        }
+        B->atfork(c.h, AL_FORK_PARENT);
+        cr_assert_gt(pid, 0, "fork failed");
+        int st = 0, r, waited = 0;
+        while ((r = waitpid(pid, &st, WNOHANG)) == 0 && waited < 10000) {
+            usleep(1000);
+            waited++;
+        }
+        if (r == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            hung = bad = 1;
+        } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            bad = 1;
+            status = st;
+        }
+    }
+    atomic_store(&c.stop, 1);
+    pthread_join(t, NULL);
+    cr_expect(!hung, "a child hung for 10 s: a lock held at fork() was not reset");
+    cr_expect(!bad || hung, "a child failed, wait status %#x (exit 3 = alloc failed, 4 = data "
+              "corrupt, 5 = check failed)", status);
+    must_check(c.h);
+    B->destroy(c.h);
 }
 
 /* ---- memory back to the OS ---- */

@@ -361,6 +361,38 @@ static void *gotiered_alloc_aligned(void *heap, size_t align, size_t size)
 
 static void gotiered_thread_detach(void *heap) { gt_mcache_detach(heap); }
 
+/* fork() safety (a drop-in's pthread_atfork handlers). PREPARE takes every lock in the one
+ * order used everywhere (registry -> mcentral 0..68 -> mheap, which also guards the fixallocs,
+ * the cache list and the scavenger's state), so no other thread is inside a locked level when
+ * fork() copies the heap; PARENT releases them in reverse. CHILD re-initialises them (only
+ * the forking thread exists there) and the scavenger's condition variable (the parent's
+ * scavenger may have been waiting on it). The background scavenger does not survive fork():
+ * the child marks it stopped and does not start another (collect still scavenges; starting a
+ * thread in the child of a multi-threaded process is what ThreadSanitizer refuses, and most
+ * children exec). Other threads' caches stay in the cache list, untouched: a thread that was
+ * inside the lock-free fast path at fork() leaves its copy as it was (leaked, not corrupt:
+ * every fast-path step is a single store). Can't fail. */
+static void gotiered_atfork(void *heap, int phase)
+{
+    gt_heap *h = heap;
+    if (phase == AL_FORK_PREPARE) {
+        gt_registry_atfork(phase);
+        for (unsigned spc = 0; spc < GT_NSPC; spc++) pthread_mutex_lock(&h->central[spc].lock);
+        pthread_mutex_lock(&h->lock);
+    } else if (phase == AL_FORK_PARENT) {
+        pthread_mutex_unlock(&h->lock);
+        for (unsigned spc = GT_NSPC; spc-- > 0;) pthread_mutex_unlock(&h->central[spc].lock);
+        gt_registry_atfork(phase);
+    } else {
+        pthread_mutex_init(&h->lock, NULL);
+        for (unsigned spc = 0; spc < GT_NSPC; spc++) pthread_mutex_init(&h->central[spc].lock, NULL);
+        pthread_cond_init(&h->scav_cond, NULL);
+        h->scav_started = 0; /* the thread is the parent's: never join it here */
+        h->bg_scav = 0;      /* and start none in the child */
+        gt_registry_atfork(phase);
+    }
+}
+
 /* Flush this thread's cache, sweep every central list (empty spans go back to the mheap),
  * release all free pages to the OS and drop metadata chunks when none is in use. Can't fail. */
 static void gotiered_collect(void *heap)
@@ -668,4 +700,5 @@ const al_backend al_backend_gotiered = {
     .stats = gotiered_stats,
     .check = gotiered_check,
     .version = gotiered_version,
+    .atfork = gotiered_atfork,
 };

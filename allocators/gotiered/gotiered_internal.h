@@ -339,6 +339,7 @@ void gt_mcache_new_epoch(gt_heap *h);       /* collect: every cache flushes at i
 void gt_reuse_trim(gt_mcache *mc, unsigned spc);
 void gt_registry_add(gt_heap *h);              /* also makes the thread-exit key once */
 void gt_registry_remove(gt_heap *h);
+void gt_registry_atfork(int phase);       /* the registry lock around fork() */
 void gt_free_to_span(gt_heap *h, gt_span *s, uintptr_t p); /* out-of-line bits_free */
 
 /* Freed-bitmap free of object p of small span s, from any thread: poison, one atomic OR, and

@@ -61,6 +61,22 @@ void gt_registry_remove(gt_heap *h)
     pthread_mutex_unlock(&reg_lock);
 }
 
+/* Fork (gotiered_atfork): the registry lock is process-wide, so with several heaps only the
+ * first PREPARE takes it and the last PARENT releases it; the child re-initialises it. */
+static _Atomic int reg_fork_depth;
+
+/* Can't fail. */
+void gt_registry_atfork(int phase)
+{
+    if (phase == AL_FORK_PREPARE) {
+        if (atomic_fetch_add(&reg_fork_depth, 1) == 0) pthread_mutex_lock(&reg_lock);
+    } else if (phase == AL_FORK_PARENT) {
+        if (atomic_fetch_sub(&reg_fork_depth, 1) == 1) pthread_mutex_unlock(&reg_lock);
+    } else if (atomic_exchange(&reg_fork_depth, 0) != 0) {
+        pthread_mutex_init(&reg_lock, NULL);
+    }
+}
+
 /* Is (h, id) a live heap? Under reg_lock. Can't fail. */
 static int reg_live(gt_heap *h, uint64_t id)
 {
