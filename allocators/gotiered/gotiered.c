@@ -187,7 +187,9 @@ static void *gotiered_create(const char *options, char *err, size_t errlen)
     h->tiny_lim = o.tiny ? GT_TINY_SIZE : 0;
     h->free_reuse = o.reuse;
     h->bg_scav = o.bg_scav;
-    for (unsigned spc = 0; spc < GT_NSPC; spc++) gt_central_init(&h->central[spc], spc);
+    for (unsigned k = 0; k < GT_NCLOCK; k++) pthread_mutex_init(&h->clock[k].m, NULL);
+    for (unsigned spc = 0; spc < GT_NSPC; spc++)
+        gt_central_init(&h->central[spc], spc, &h->clock[spc % GT_NCLOCK].m);
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->scav_cond, NULL);
     gt_fix_init(&h->span_fix, sizeof(gt_span), (size_t)1 << 30);  /* 2.7 M spans */
@@ -211,7 +213,7 @@ static void gotiered_destroy(void *heap)
     gt_scav_stop(h);
     if (gt_tls.heap == h) gt_tls = (gt_tls_fast){0};
     gt_heap_unmap_all(h);
-    for (unsigned spc = 0; spc < GT_NSPC; spc++) pthread_mutex_destroy(&h->central[spc].lock);
+    for (unsigned k = 0; k < GT_NCLOCK; k++) pthread_mutex_destroy(&h->clock[k].m);
     pthread_mutex_destroy(&h->lock);
     pthread_cond_destroy(&h->scav_cond);
     munmap(h, GT_HEAP_MAP);
@@ -362,7 +364,7 @@ static void *gotiered_alloc_aligned(void *heap, size_t align, size_t size)
 static void gotiered_thread_detach(void *heap) { gt_mcache_detach(heap); }
 
 /* fork() safety (a drop-in's pthread_atfork handlers). PREPARE takes every lock in the one
- * order used everywhere (registry -> mcentral 0..68 -> mheap, which also guards the fixallocs,
+ * order used everywhere (registry -> mcentral stripes 0..31 -> mheap, which also guards the fixallocs,
  * the cache list and the scavenger's state), so no other thread is inside a locked level when
  * fork() copies the heap; PARENT releases them in reverse. CHILD re-initialises them (only
  * the forking thread exists there) and the scavenger's condition variable (the parent's
@@ -377,15 +379,15 @@ static void gotiered_atfork(void *heap, int phase)
     gt_heap *h = heap;
     if (phase == AL_FORK_PREPARE) {
         gt_registry_atfork(phase);
-        for (unsigned spc = 0; spc < GT_NSPC; spc++) pthread_mutex_lock(&h->central[spc].lock);
+        for (unsigned k = 0; k < GT_NCLOCK; k++) pthread_mutex_lock(&h->clock[k].m);
         pthread_mutex_lock(&h->lock);
     } else if (phase == AL_FORK_PARENT) {
         pthread_mutex_unlock(&h->lock);
-        for (unsigned spc = GT_NSPC; spc-- > 0;) pthread_mutex_unlock(&h->central[spc].lock);
+        for (unsigned k = GT_NCLOCK; k-- > 0;) pthread_mutex_unlock(&h->clock[k].m);
         gt_registry_atfork(phase);
     } else {
         pthread_mutex_init(&h->lock, NULL);
-        for (unsigned spc = 0; spc < GT_NSPC; spc++) pthread_mutex_init(&h->central[spc].lock, NULL);
+        for (unsigned k = 0; k < GT_NCLOCK; k++) pthread_mutex_init(&h->clock[k].m, NULL);
         pthread_cond_init(&h->scav_cond, NULL);
         h->scav_started = 0; /* the thread is the parent's: never join it here */
         h->bg_scav = 0;      /* and start none in the child */

@@ -216,8 +216,16 @@ void gt_fix_trim(gt_fix *f);    /* madvise everything away when nothing is in us
 void gt_fix_destroy(gt_fix *f); /* unmaps the region */
 
 /* ---- mcentral (mcentral.c) ---- */
+/* mcentral locks are striped: span class c uses stripe c % GT_NCLOCK (no code path holds two
+ * central locks, so sharing cannot deadlock), so that fork's PREPARE holds 1 + 32 + 1 locks,
+ * within ThreadSanitizer's 64 locks held at once by one thread. */
+#define GT_NCLOCK 32
+typedef struct gt_clock {
+    pthread_mutex_t m;
+} __attribute__((aligned(64))) gt_clock;
+
 typedef struct gt_central {
-    pthread_mutex_t lock;
+    pthread_mutex_t *lock; /* &heap.clock[spc % GT_NCLOCK].m */
     gt_span *partial;  /* swept, with free objects */
     gt_span *unswept;  /* frees pending (Go's partial/full unswept sets in one list) */
     gt_span *full;     /* swept, no free object */
@@ -272,6 +280,7 @@ typedef struct gt_heap {
     int free_reuse;        /* free strategy: 0 sweep (freed bitmap), 1 reuse (mcache LIFO) */
     int bg_scav;
     gt_central central[GT_NSPC];
+    gt_clock clock[GT_NCLOCK];
     pthread_mutex_t lock;  /* mheap lock: arenas, pages, fixallocs, cache list, counters */
     gt_arena *arenas;      /* normal arenas, oldest first (the search order) */
     gt_arena *huge;        /* arenas holding one huge object */
@@ -301,7 +310,7 @@ void gt_heap_unmap_all(gt_heap *h);
 int gt_heap_first_arena(gt_heap *h);               /* 0, or -1 when mmap fails */
 
 /* mcentral.c */
-void gt_central_init(gt_central *c, unsigned spc);
+void gt_central_init(gt_central *c, unsigned spc, pthread_mutex_t *lock);
 gt_span *gt_central_cache_span(gt_heap *h, unsigned spc); /* NULL: out of memory */
 void gt_central_uncache_span(gt_heap *h, gt_span *s);
 void gt_central_notify(gt_heap *h, gt_span *s, unsigned spc);
