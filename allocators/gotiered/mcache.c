@@ -7,12 +7,17 @@
  * it: frees that landed on it are reclaimed without any lock) and keeps it if at least a quarter
  * came back, else returns it to mcentral and takes another (gt_central_cache_span).
  *
- * Which cache: a thread keeps up to GT_TLS_N (heap, generation, cache) entries in TLS, and the
- * last used one in gt_tls (one compare on the fast path). Heaps get a unique generation from
- * the process registry, so an entry of a destroyed heap never matches a new heap at the same
- * address. A thread's caches are flushed back when the thread exits (pthread key destructor),
- * on thread_detach, and (flush only) on collect; entries of heaps that died are dropped
- * without being touched (the registry, under its lock, says which heaps are alive).
+ * Which cache: a thread keeps up to GT_TLS_N (heap, id, epoch, cache) entries in TLS, and the
+ * last used one in gt_tls (one compare on the fast path: gt_tls.gen == heap epoch). Heaps get
+ * a unique id and epochs from the process registry's counter, so an entry of a destroyed heap
+ * never matches a new heap at the same address, and an entry whose epoch is older than the
+ * heap's (a collect happened since) fails the fast compare: the slow path finds it by
+ * (heap, id), flushes the cache, then adopts the new epoch. A thread's caches are flushed back
+ * when the thread exits (pthread key destructor), on thread_detach, and at its first call
+ * after a collect; entries of heaps that died are dropped without being touched (the registry,
+ * under its lock, says which heaps are alive).
+ * The cache also keeps freed large spans of up to 16 pages (lfree, 1 MiB at most), given back
+ * with the rest on flush.
  *
  * Invariants: slot.span == &gt_empty_span  =>  slot.cache == 0;
  *   for a cached span s: objects handed out by this cache from s = popcount(mask(w) & ~cache)

@@ -1,5 +1,5 @@
-/* mcentral.c - one central free list per span class (Go's mcentral), each under its own
- * cache-line-padded mutex.
+/* mcentral.c - one central free list per span class (Go's mcentral), each under a
+ * cache-line-padded mutex (striped: see gt_clock).
  *
  * Go keeps partial/full x swept/unswept span sets and advances a sweep generation per GC.
  * With explicit free there is no GC cycle: a span needs sweeping exactly when it has frees
