@@ -78,7 +78,7 @@ static void span_init_small(gt_span *s, unsigned spc)
     s->divmul = gt_class_divmul[c];
     s->nelems = (uint16_t)(s->npages * GT_PAGE / s->elemsize);
     s->nwords = (uint16_t)((s->nelems + 63) / 64);
-    for (unsigned w = 0; w < GT_BITWORDS; w++) {
+    for (unsigned w = 0; w < s->nwords; w++) { /* words past nwords are never read */
         s->alloc_bits[w] = 0;
         atomic_store_explicit(&s->freed[w], 0, memory_order_relaxed);
 #ifdef GOTIERED_DEBUG
