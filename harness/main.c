@@ -130,6 +130,8 @@ static struct options {
     override ov[MAX_OVERRIDES];
     int nov;
     int warmup;            /* run each case once, unmeasured, before its repetitions */
+    double min_time;       /* a repetition lasts at least this (s): a short workload reruns */
+    int min_time_given;
     uint32_t latency_period; /* the warm-up run samples 1 in N operations' latency (0: off) */
     int pin_cpu;           /* -1: children are not pinned */
     double rss_interval_ms;
@@ -167,6 +169,11 @@ static void print_help(void)
         "  --timeout=S            seconds before a case's child is killed (default 300)\n"
         "  --seed=N               workload seed (default 1)\n"
         "  --warmup=0|1           run each case once, unmeasured, first (default 1)\n"
+        "  --min_time=S           a repetition lasts at least S seconds: a shorter case runs\n"
+        "                         its workload again, back to back on one heap, until then,\n"
+        "                         and reports the time of one run (total / runs, as Google\n"
+        "                         Benchmark reports per iteration); default 0, 0.2 with\n"
+        "                         --bench, 0.01 with --quick\n"
         "  --latency_period=N     the warm-up run times 1 in N allocator calls for the\n"
         "                         latency percentiles (default 16; 0 = off)\n"
         "  --pin=CPU              pin every case's child to one CPU\n"
@@ -449,6 +456,9 @@ static void add_context(void)
     snprintf(buf, sizeof buf, "%.0f", opt.timeout);
     al_gb_add_context("timeout_s", buf);
     al_gb_add_context("warmup", opt.warmup ? "1 unmeasured run per case before its repetitions" : "off");
+    snprintf(buf, sizeof buf, "%g s (a repetition reruns a shorter workload on its heap until then)",
+             opt.min_time);
+    al_gb_add_context("min_time", opt.min_time > 0 && !al_ctr_cachesim() ? buf : "off");
     snprintf(buf, sizeof buf, "%u (the warm-up run times 1 in N allocator calls)", opt.latency_period);
     al_gb_add_context("latency_period", opt.warmup && opt.latency_period ? buf : "off");
     snprintf(buf, sizeof buf, "%d", opt.pin_cpu);
@@ -597,7 +607,9 @@ static void run_one(al_gb_state *st, void *arg)
         if (opt.bench) progress(c);
         al_rss_series *ser = series_f && cs->reps == 0 ? &series : NULL;
         series.interval_ms = opt.rss_interval_ms;
-        int rc = al_run_case(c, opt.timeout, self_exe, &r, ser, err, sizeof err);
+        al_case rc_case = *c;
+        rc_case.min_time = al_ctr_cachesim() ? 0 : opt.min_time; /* cachesim: one run */
+        int rc = al_run_case(&rc_case, opt.timeout, self_exe, &r, ser, err, sizeof err);
         runs_done++;
         cs->reps++;
         if (rc != 0) {
@@ -619,12 +631,15 @@ static void run_one(al_gb_state *st, void *arg)
             continue;
         }
         if (ser) write_series(c);
-        double secs = (double)r.elapsed_ns / 1e9;
+        /* the time of one workload run (a repetition of k runs reports its total / k, as
+         * Google Benchmark reports time per iteration); ops and ns_per_op per run too */
+        double runs = r.runs ? (double)r.runs : 1, secs = (double)r.elapsed_ns / 1e9 / runs;
         if (cs->ntimes < MAX_REP_TIMES) cs->times[cs->ntimes++] = secs;
         al_gb_set_iteration_time(st, secs > 0 ? secs : 1e-9);
-        double ops = (double)r.ops;
+        double ops = (double)r.ops / runs;
+        al_gb_counter(st, "runs", runs, AL_GB_PLAIN);
         al_gb_counter(st, "ops", ops, AL_GB_PLAIN);
-        al_gb_counter(st, "ns_per_op", ops > 0 ? (double)r.elapsed_ns / ops : 0, AL_GB_PLAIN);
+        al_gb_counter(st, "ns_per_op", ops > 0 ? secs * 1e9 / ops : 0, AL_GB_PLAIN);
         al_gb_counter(st, "ops_per_s", secs > 0 ? ops / secs : 0, AL_GB_PLAIN);
         al_gb_counter(st, "peak_rss", (double)r.peak_rss, AL_GB_BYTES);
         double growth = r.peak_rss > r.rss_before ? (double)(r.peak_rss - r.rss_before) : 0;
@@ -729,9 +744,11 @@ static int run_child_entry(int argc, char **argv)
     if (argc < 9) return 5;
     c.latency_period = (uint32_t)strtoul(argv[7], NULL, 10);
     c.pin_cpu = atoi(argv[8]);
+    if (argc < 10) return 5;
+    c.min_time = strtod(argv[9], NULL);
     const char *sms = getenv("ALLOCLAB_STATS_SERIES_MS");
     c.stats_interval_ms = sms ? atoi(sms) : 0;
-    for (int i = 0; c.w && i < c.w->nparams && 9 + i < argc; i++) c.p[i] = strtoll(argv[9 + i], NULL, 10);
+    for (int i = 0; c.w && i < c.w->nparams && 10 + i < argc; i++) c.p[i] = strtoll(argv[10 + i], NULL, 10);
     /* cachesim: the child's stack at a fixed address modulo 1 MiB, so simulated misses do not
      * depend on the environment's size or the program's path (16 bytes otherwise; counters.h) */
     volatile char *stack_pad = alloca(al_ctr_stack_pad((uintptr_t)__builtin_frame_address(0)));
@@ -863,6 +880,13 @@ int main(int argc, char **argv)
         } else if (gb_flag(a, "--warmup", &v)) {
             if (strcmp(v, "0") && strcmp(v, "1")) usage_error("--warmup takes 0 or 1, got \"%s\"", v);
             opt.warmup = v[0] == '1';
+        } else if (gb_flag(a, "--min_time", &v)) {
+            char *end;
+            errno = 0;
+            opt.min_time = strtod(v, &end);
+            if (errno || end == v || *end || !(opt.min_time >= 0) || opt.min_time > 60)
+                usage_error("--min_time must be seconds from 0 to 60, got \"%s\"", v);
+            opt.min_time_given = 1;
         } else if (gb_flag(a, "--latency_period", &v)) {
             long long n;
             if (parse_ll(v, 0, &n) || n > 1000000)
@@ -923,6 +947,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (opt.quick && !scale_given) opt.scale = 0.1;
+    if (!opt.min_time_given) opt.min_time = opt.quick ? 0.01 : opt.bench ? 0.2 : 0;
     if (!opt.nbackends)
         for (int i = 0; i < al_backend_count(); i++) opt.backends[opt.nbackends++] = al_backend_at(i);
     if (!opt.nworkloads)

@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#define AL_MAX_RUNS 1000000 /* a repetition never runs its workload more often than this */
+
 typedef struct al_case {
     const al_workload *w;
     const al_backend *b;
@@ -25,6 +27,8 @@ typedef struct al_case {
     /* how the child runs (passed on to a re-executed child too) */
     uint32_t latency_period; /* 0: no latency sampling; N: time 1 in N operations */
     int pin_cpu;             /* -1: no pinning; else the CPU the child is pinned to */
+    double min_time;         /* seconds: the workload runs again until the measured time
+                              * reaches this (0: once); --min_time, not in the warm-up */
     int stats_interval_ms;   /* > 0: a thread samples the backend's stats() that often during
                               * the region (only in the unmeasured warm-up run); a re-executed
                               * child gets it in ALLOCLAB_STATS_SERIES_MS */
@@ -63,7 +67,8 @@ typedef struct al_child_result {
     int status;            /* AL_CHILD_* */
     char msg[256];
     uint64_t elapsed_ns;   /* measured region, pauses excluded */
-    uint64_t ops, peak_live, checksum;
+    uint32_t runs;         /* workload runs in the measured region (see al_case.min_time) */
+    uint64_t ops, peak_live, checksum; /* ops: all runs; peak_live: the largest run's */
     uint64_t rss_before;   /* bytes resident when the measured region began */
     uint64_t peak_rss;     /* VmHWM: peak resident bytes during the case */
     uint64_t minflt, majflt; /* page faults inside the measured region */

@@ -261,56 +261,54 @@ GP
     done
 fi
 
-# ---- 6. memory over time ----
-if [ -s "$series" ] && [ "$(wc -l < "$series")" -gt 1 ]; then
-    for wl in "${WORKLOADS[@]}"; do
-        # the workload's configuration with the largest peak: its series for every backend
-        cfg=$(awk -F'\t' -v w="$wl" '$1 == w && $5 > m { m = $5; c = $3 } END { print c }' "$tmp/rss.tsv")
-        [ -n "$cfg" ] || continue
-        plots=()
-        for b in "${BACKENDS[@]}"; do
-            name="$wl/$b"; [ "$cfg" != "-" ] && name="$name/$cfg"
-            awk -F'\t' -v n="$name" '$1 == n { print $2 "\t" $3 / 1048576 }' "$series" > "$tmp/mt-$wl-$b.tsv"
-            [ -s "$tmp/mt-$wl-$b.tsv" ] && plots+=("'$tmp/mt-$wl-$b.tsv' using 1:2 with lines lw 2 lc rgb '$(backend_color "$b")' title '$b'")
-        done
-        [ ${#plots[@]} -gt 0 ] || continue
-        draw "memtime-$wl" 1000 600 <<GP
-set title "$wl ($cfg): resident memory over time (first repetition; 0 = start of the measured region)"
-set xlabel 'time (ms)'
-set ylabel 'RSS (MiB)'
-set grid
-set key outside right top
-plot $(IFS=,; echo "${plots[*]}")
-GP
-        caption[memtime-$wl]="$wl: RSS sampled by the parent every few ms while the child ran its largest case."
-    done
-fi
-
-# ---- 6b. the backends' own memory figures over time (sampled in the warm-up run) ----
-if [ -s "$statsseries" ] && [ "$(wc -l < "$statsseries")" -gt 1 ]; then
+# ---- 6. memory over time: the RSS series, and the backends' own figures ----
+# over_time PREFIX TITLE YLABEL CAPTION SERIES_FN: for each workload, the configuration with the
+# largest peak RSS, one chart with the lines SERIES_FN WL B NAME adds to plots[] per backend.
+over_time() {
+    local prefix=$1 title=$2 ylabel=$3 cap=$4 fn=$5 wl cfg b name label
     for wl in "${WORKLOADS[@]}"; do
         cfg=$(awk -F'\t' -v w="$wl" '$1 == w && $5 > m { m = $5; c = $3 } END { print c }' "$tmp/rss.tsv")
         [ -n "$cfg" ] || continue
         plots=()
         for b in "${BACKENDS[@]}"; do
             name="$wl/$b"; [ "$cfg" != "-" ] && name="$name/$cfg"
-            # Sys: what the backend has mapped from the OS; HeapInuse or Alloc: what it uses
-            awk -F'\t' -v n="$name" '$1 == n && $3 == "Sys" { print $2 "\t" $4 / 1048576 }' "$statsseries" > "$tmp/hs-$wl-$b.tsv"
-            [ -s "$tmp/hs-$wl-$b.tsv" ] && plots+=("'$tmp/hs-$wl-$b.tsv' using 1:2 with lines lw 2 lc rgb '$(backend_color "$b")' title '$b Sys'")
-            awk -F'\t' -v n="$name" '$1 == n && ($3 == "HeapInuse" || $3 == "PoolBytesHeld") { print $2 "\t" $4 / 1048576 }' "$statsseries" > "$tmp/hu-$wl-$b.tsv"
-            [ -s "$tmp/hu-$wl-$b.tsv" ] && plots+=("'$tmp/hu-$wl-$b.tsv' using 1:2 with lines lw 1.5 dt 2 lc rgb '$(backend_color "$b")' title '$b in use / held'")
+            "$fn" "$wl" "$b" "$name"
         done
         [ ${#plots[@]} -gt 0 ] || continue
-        draw "heapstats-$wl" 1000 600 <<GP
-set title "$wl ($cfg): the backends' own figures over time (sampled in the warm-up run; 0 = start of the measured region)"
+        label=$wl; [ "$cfg" != "-" ] && label="$wl ($cfg)"
+        draw "$prefix-$wl" 1000 600 <<GP
+set title "$label: $title; 0 = start of the measured region)"
 set xlabel 'time (ms)'
-set ylabel 'MiB'
+set ylabel '$ylabel'
 set grid
 set key outside right top font ',8'
 plot $(IFS=,; echo "${plots[*]}")
 GP
-        caption[heapstats-$wl]="$wl: what each backend with statistics had mapped from the OS (Sys, solid) and in use or held in pools (dashed), sampled by a thread in the child every few ms."
+        caption[$prefix-$wl]="$wl: $cap"
     done
+}
+
+rss_lines() { # the parent's RSS samples of the case's first repetition (all its runs)
+    awk -F'\t' -v n="$3" '$1 == n { print $2 "\t" $3 / 1048576 }' "$series" > "$tmp/mt-$1-$2.tsv"
+    [ -s "$tmp/mt-$1-$2.tsv" ] && plots+=("'$tmp/mt-$1-$2.tsv' using 1:2 with lines lw 2 lc rgb '$(backend_color "$2")' title '$2'")
+    return 0
+}
+
+heap_lines() { # Sys: what the backend mapped from the OS; HeapInuse or PoolBytesHeld: in use
+    awk -F'\t' -v n="$3" '$1 == n && $3 == "Sys" { print $2 "\t" $4 / 1048576 }' "$statsseries" > "$tmp/hs-$1-$2.tsv"
+    [ -s "$tmp/hs-$1-$2.tsv" ] && plots+=("'$tmp/hs-$1-$2.tsv' using 1:2 with lines lw 2 lc rgb '$(backend_color "$2")' title '$2 Sys'")
+    awk -F'\t' -v n="$3" '$1 == n && ($3 == "HeapInuse" || $3 == "PoolBytesHeld") { print $2 "\t" $4 / 1048576 }' "$statsseries" > "$tmp/hu-$1-$2.tsv"
+    [ -s "$tmp/hu-$1-$2.tsv" ] && plots+=("'$tmp/hu-$1-$2.tsv' using 1:2 with lines lw 1.5 dt 2 lc rgb '$(backend_color "$2")' title '$2 in use / held'")
+    return 0
+}
+
+if [ -s "$series" ] && [ "$(wc -l < "$series")" -gt 1 ]; then
+    over_time memtime "resident memory over time (first repetition, all its runs" 'RSS (MiB)' \
+        "RSS sampled by the parent every few ms while the child ran its largest case (its first repetition; a short case reruns its workload until the repetition lasts --min_time)." rss_lines
+fi
+if [ -s "$statsseries" ] && [ "$(wc -l < "$statsseries")" -gt 1 ]; then
+    over_time heapstats "the backends' own figures over time (sampled in the warm-up run" 'MiB' \
+        "what each backend with statistics had mapped from the OS (Sys, solid) and in use or held in pools (dashed), sampled by a thread in the child every few ms." heap_lines
 fi
 
 # ---- 7. counters per operation (hardware via PAPI, or simulated by callgrind) ----

@@ -45,6 +45,8 @@ check_bad "bad choice" mode=sometimes
 check_bad "zero repetitions" --benchmark_repetitions=0
 check_bad "bad repetitions" --benchmark_repetitions=abc
 check_bad "negative scale" --scale=-1
+check_bad "negative min_time" --min_time=-1
+check_bad "bad min_time" --min_time=0.2s
 check_bad "zero timeout" --timeout=0
 check_bad "bad threads" --threads=0
 check_bad "unknown flag" --frobnicate
@@ -96,6 +98,21 @@ jq -e '[.benchmarks[] | select(.run_type == "iteration")] | all(.lat_alloc_p50_n
     ok "backend stats over time written beside the results" || bad "stats series"
 jq -e '.alloclab_cv_threshold > 0 and (.alloclab_noisy | type == "array")' "$t/a.json" >/dev/null &&
     ok "noisy-case list in the JSON" || bad "noisy list"
+
+# 4b. --min_time: a millisecond-long case reruns until its repetition has lasted min_time; the
+#     reported time is per run (total / runs), so time x runs >= min_time and ns_per_op agrees
+"$bin" --backends=libc --workloads=bufchurn bufchurn.mode=steady bufchurn.size=64 bufchurn.buffers=2000 \
+    --min_time=0.05 --benchmark_repetitions=2 --benchmark_out="$t/mt.json" --benchmark_out_format=json >/dev/null 2>&1
+"$bin" --backends=libc --workloads=bufchurn bufchurn.mode=steady bufchurn.size=64 bufchurn.buffers=2000 \
+    --benchmark_repetitions=1 --benchmark_out="$t/mt1.json" --benchmark_out_format=json >/dev/null 2>&1
+ops1=$(jq '[.benchmarks[] | select(.run_type == "iteration")][0] | if .runs == 1 then .ops else -1 end' "$t/mt1.json")
+jq -e --argjson ops1 "${ops1:--1}" '[.benchmarks[] | select(.run_type == "iteration")] | length == 2 and
+       all(.runs > 1 and .real_time * .runs >= 0.05e3 * 0.999 and .ops == $ops1 and
+           ((.ns_per_op * .ops / 1e6) / .real_time - 1 | fabs) < 0.01) and
+       (.[0].run_name | test("bufchurn/libc/"))' "$t/mt.json" >/dev/null &&
+    jq -e '.context.min_time | startswith("0.05 s")' "$t/mt.json" >/dev/null &&
+    ok "--min_time reruns a short case: runs > 1, time per run, ns_per_op per run" ||
+    bad "--min_time: one run ${ops1:-?} ops; $(jq -c '[.benchmarks[] | select(.run_type == "iteration") | {runs, real_time, time_unit, ops, ns_per_op}]' "$t/mt.json" 2>&1 | head -c 300)"
 
 # 5. compare.py (Debian's libbenchmark-tools) accepts two of our result files
 if out=$(/usr/bin/python3 /usr/share/benchmark/compare.py benchmarks "$t/a.json" "$t/b.json" 2>&1) &&
