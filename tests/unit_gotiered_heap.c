@@ -545,7 +545,10 @@ static int fork_child(void *h)
         }
     }
     char msg[256];
-    if (B->check(h, msg, sizeof msg)) return 5;
+    if (B->check(h, msg, sizeof msg)) {
+        fprintf(stderr, "child: check: %s\n", msg);
+        return 5;
+    }
     B->collect(h);
     B->destroy(h);
     return 0;

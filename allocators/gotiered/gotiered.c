@@ -219,9 +219,10 @@ static void *gotiered_create(const char *options, char *err, size_t errlen)
         gt_central_init(&h->central[spc], spc, &h->clock[spc % GT_NCLOCK].m);
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->scav_cond, NULL);
-    gt_fix_init(&h->span_fix, sizeof(gt_span), (size_t)1 << 30);  /* 2.7 M spans */
+    gt_fix_init(&h->span_fix, sizeof(gt_span), (size_t)1 << 30);
     gt_fix_init(&h->cache_fix, sizeof(gt_mcache), (size_t)64 << 20);
     gt_fix_init(&h->tiny_fix, sizeof(gt_tinyblk) * (GT_PAGE / GT_TINY_SIZE), (size_t)1 << 30);
+    gt_mfix_init(&h->bits_fix, (size_t)1 << 30); /* 2 bitmaps of 2^k words per span */
     gt_registry_add(h);
     if (gt_heap_first_arena(h)) {
         snprintf(err, errlen, "gotiered: mmap of the first 64 MiB arena failed: %s",
@@ -433,6 +434,7 @@ static void gotiered_collect(void *heap)
     gt_scavenge(h, SIZE_MAX);
     gt_fix_trim(&h->span_fix);
     gt_fix_trim(&h->tiny_fix);
+    gt_mfix_trim(&h->bits_fix);
     pthread_mutex_unlock(&h->lock);
     atomic_fetch_add_explicit(&h->num_gc, 1, memory_order_relaxed);
 }
@@ -452,6 +454,7 @@ static int gotiered_stats(void *heap, al_stats *out)
     out->heap_released = h->pages_released * GT_PAGE;
     out->sys = h->arena_bytes + h->span_fix.sys + h->cache_fix.sys + h->tiny_fix.sys +
                GT_HEAP_MAP;
+    out->sys += h->bits_fix.f.sys;
     out->num_gc = atomic_load_explicit(&h->num_gc, memory_order_relaxed);
     out->present = AL_STAT_BIT(heap_sys) | AL_STAT_BIT(heap_inuse) | AL_STAT_BIT(heap_idle) |
                    AL_STAT_BIT(heap_released) | AL_STAT_BIT(sys) | AL_STAT_BIT(num_gc);

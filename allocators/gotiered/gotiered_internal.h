@@ -142,12 +142,22 @@ typedef struct gt_span {
     uint8_t spc;             /* span class: 0 large, 1..67 small, 68 tiny blocks */
     uint8_t huge;            /* large object in an arena of its own */
     _Atomic uint32_t st;     /* GT_ST(spc, state): one word so racing frees read both at once */
-    uint64_t alloc_bits[GT_BITWORDS];
-    _Atomic uint64_t freed[GT_BITWORDS]; /* frees not yet swept (any thread, atomic OR) */
+    /* small spans: nwords words each, in one block from heap.bits_fix[gt_bits_kind(nwords)]
+     * (Go's gcBits arenas play this part); NULL for large spans */
+    uint64_t *alloc_bits;
+    _Atomic uint64_t *freed; /* frees not yet swept (any thread, atomic OR) */
 #ifdef GOTIERED_DEBUG
     _Atomic uint64_t live[GT_BITWORDS]; /* debug: exactly the objects the user holds */
 #endif
 } gt_span;
+
+/* Which bits_fix holds the bitmaps of a span of nwords (1..16) words: the power of two
+ * >= nwords. Can't fail. */
+#define GT_BITS_KINDS 5
+static inline unsigned gt_bits_kind(unsigned nwords)
+{
+    return nwords <= 1 ? 0 : 32u - (unsigned)__builtin_clz(nwords - 1u);
+}
 
 /* Valid-object mask of bitmap word w of s. Can't fail. */
 static inline uint64_t gt_word_mask(const gt_span *s, unsigned w)
@@ -214,6 +224,14 @@ void *gt_fix_alloc(gt_fix *f);  /* NULL when the region is full or cannot be res
 void gt_fix_free(gt_fix *f, void *p);
 void gt_fix_trim(gt_fix *f);    /* madvise everything away when nothing is in use */
 void gt_fix_destroy(gt_fix *f); /* unmaps the region */
+typedef struct gt_mfix {         /* several sizes (16 << k B) carved from one region */
+    gt_fix f;                    /* its own free list unused; sys and inuse count all sizes */
+    void *free[GT_BITS_KINDS];
+} gt_mfix;
+void gt_mfix_init(gt_mfix *m, size_t cap);
+void *gt_mfix_alloc(gt_mfix *m, unsigned k); /* NULL when the region is full */
+void gt_mfix_free(gt_mfix *m, unsigned k, void *p);
+void gt_mfix_trim(gt_mfix *m);
 
 /* ---- mcentral (mcentral.c) ---- */
 /* mcentral locks are striped: span class c uses stripe c % GT_NCLOCK (no code path holds two
@@ -285,6 +303,7 @@ typedef struct gt_heap {
     gt_arena *arenas;      /* normal arenas, oldest first (the search order) */
     gt_arena *huge;        /* arenas holding one huge object */
     gt_fix span_fix, cache_fix, tiny_fix;
+    gt_mfix bits_fix;      /* span bitmaps of 1, 2, 4, 8, 16 words (x2: alloc, freed) */
     gt_mcache *caches;
     uint64_t pages_inuse;  /* pages in spans (normal arenas) */
     uint64_t pages_total;  /* usable pages of normal arenas */

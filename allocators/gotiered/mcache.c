@@ -173,14 +173,14 @@ static void *refill(gt_mcache *mc, unsigned spc)
         gt_span_sweep(h, s);
         unsigned nfree = s->nelems - s->alloc_count;
         if (nfree && nfree >= s->nelems / 4u && load_span(sl, s)) return gt_mcache_alloc(mc, spc);
+        slot_reset(sl, spc); /* first: never a slot pointing at a span it gave back */
         gt_central_uncache_span(h, s);
-        slot_reset(sl, spc);
     }
     s = gt_central_cache_span(h, spc);
     if (!s) return NULL;
     if (!load_span(sl, s)) { /* cannot happen: cache_span returns spans with room */
+        slot_reset(sl, spc); /* first: never a slot pointing at a span it gave back */
         gt_central_uncache_span(h, s);
-        slot_reset(sl, spc);
         return NULL;
     }
     return gt_mcache_alloc(mc, spc);
@@ -271,8 +271,8 @@ void gt_mcache_flush(gt_mcache *mc)
         if (sl->span == &gt_empty_span) continue;
         gt_span *s = sl->span;
         fold_cache(sl);
+        slot_reset(sl, spc); /* first: never a slot pointing at a span it gave back */
         gt_central_uncache_span(h, s);
-        slot_reset(sl, spc);
     }
 }
 
