@@ -15,7 +15,7 @@ ok()  { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 ir() { # latency_period -> instructions inside al_measured_region
     valgrind --tool=callgrind --toggle-collect=al_measured_region --callgrind-out-file="$t/cg.$1" \
-        "$bin" --run-child 1 bufchurn libc 1 1 "$1" -1 64 20000 1 4096 >/dev/null 2>"$t/vg.$1" || return 1
+        "$bin" --run-child 1 bufchurn libc 1 1 "$1" -1 0 64 20000 1 4096 >/dev/null 2>"$t/vg.$1" || return 1
     awk '/^totals:/ { print $2 }' "$t/cg.$1"
 }
 calls=80000 # 20000 buffers x (payload alloc + buffer alloc + 2 frees)
