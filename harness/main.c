@@ -729,7 +729,8 @@ static int count_selected(void)
     return n;
 }
 
-/* The `--run-child FD workload backend threads seed p...` entry of a re-executed child. */
+/* The `--run-child FD workload backend threads seed latency_period pin_cpu min_time p...` entry
+ * of a re-executed child (runner.c fmt_case_args writes it). */
 static int run_child_entry(int argc, char **argv)
 {
     if (argc < 7) return 5;
