@@ -290,7 +290,8 @@ Test(counters, cachesim_matches_an_independent_callgrind_run, .timeout = 120)
     cr_assert_gt(ir, 0, "no sim.Ir in %s", json);
     cr_assert_geq(d1, 0);
     /* 2. by hand: the same --run-child command under callgrind, its result written to
-     *    /dev/null; the child's arguments are bufchurn's parameters in order */
+     *    /dev/null; after min_time (0: one run), the child's arguments are bufchurn's
+     *    parameters in order */
     const al_workload *w = al_workload_find("bufchurn");
     cr_assert_not_null(w);
     char params[512] = "";
@@ -310,7 +311,7 @@ Test(counters, cachesim_matches_an_independent_callgrind_run, .timeout = 120)
     snprintf(cmd, sizeof cmd,
              "ALLOCLAB_CACHESIM=1 valgrind -q --tool=callgrind --cache-sim=yes "
              "--toggle-collect=al_measured_region --I1=%s --D1=%s --LL=%s --callgrind-out-file=%s "
-             "%s --run-child 1 bufchurn bump 1 1 0 -1%s >/dev/null 2>%s/err2",
+             "%s --run-child 1 bufchurn bump 1 1 0 -1 0%s >/dev/null 2>%s/err2",
              AL_CTR_SIM_I1, AL_CTR_SIM_D1, AL_CTR_SIM_LL, cg, exe, params, dir);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
     /* an independent reading of the output: the first number of the summary line is Ir */

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern const al_backend al_backend_gotiered;
@@ -407,6 +409,65 @@ Test(gotiered_threads, thread_exit_flushes_and_dead_heaps_are_ignored)
     }
 }
 
+/* collect() from another thread: thread A fills its cache (a span and a reuse list of class
+ * 112 B, a span of class 3072 B) and parks; B collects; A's cache is flushed at A's next call (a new cache epoch),
+ * after which a collect leaves only the one span A allocates from. */
+typedef struct collect_ctx {
+    void *h;
+    pthread_barrier_t bar;
+    void *q;
+} collect_ctx;
+
+static void *collect_owner(void *arg)
+{
+    collect_ctx *c = arg;
+    enum { N = 2000 };
+    static void *p[N];
+    for (int i = 0; i < N; i++) p[i] = B->alloc(c->h, 100);
+    for (int i = 0; i < N; i++) B->free(c->h, p[i], 100);
+    B->free(c->h, B->alloc(c->h, 3000), 3000); /* a second cached span, of another class */
+    pthread_barrier_wait(&c->bar); /* 1: cache filled */
+    pthread_barrier_wait(&c->bar); /* 2: B collected */
+    c->q = B->alloc(c->h, 100);    /* next call: honours the collect first */
+    pthread_barrier_wait(&c->bar); /* 3 */
+    pthread_barrier_wait(&c->bar); /* 4: B checked */
+    B->free(c->h, c->q, 100);
+    return NULL;
+}
+
+Test(gotiered_threads, collect_flushes_other_threads_caches)
+{
+    const char *opts[] = {"free=reuse,scavenger=off", "free=sweep,scavenger=off"};
+    for (int k = 0; k < 2; k++) {
+        collect_ctx c = {.h = mk(opts[k])};
+        pthread_barrier_init(&c.bar, NULL, 2);
+        pthread_t t;
+        pthread_create(&t, NULL, collect_owner, &c);
+        pthread_barrier_wait(&c.bar); /* 1 */
+        al_stats st;
+        B->collect(c.h);
+        B->stats(c.h, &st);
+        uint64_t before = st.heap_inuse;
+        cr_expect_eq(st.heap_objects, 0u, "%s", opts[k]);
+        pthread_barrier_wait(&c.bar); /* 2 */
+        pthread_barrier_wait(&c.bar); /* 3: A made its next call */
+        B->collect(c.h);
+        B->stats(c.h, &st);
+        cr_expect_eq(st.heap_objects, 1u, "%s", opts[k]);
+        /* only A's current span of class 112 (one page) is left in use */
+        cr_expect_eq(st.heap_inuse, (uint64_t)GT_PAGE, "%s: HeapInuse %llu after A's next call "
+                     "(%llu before it): A's cache was not flushed", opts[k],
+                     (unsigned long long)st.heap_inuse, (unsigned long long)before);
+        cr_expect_gt(before, st.heap_inuse, "%s: A's cache held %llu bytes of spans before its "
+                     "next call", opts[k], (unsigned long long)before);
+        pthread_barrier_wait(&c.bar); /* 4 */
+        pthread_join(t, NULL);
+        must_check(c.h);
+        pthread_barrier_destroy(&c.bar);
+        B->destroy(c.h);
+    }
+}
+
 Test(gotiered_threads, many_heaps_on_one_thread_evict_caches)
 {
     enum { NH = 12, NO = 300 };
@@ -433,6 +494,115 @@ Test(gotiered_threads, many_heaps_on_one_thread_evict_caches)
         cr_expect_eq(st.heap_objects, 0u, "heap %d", i);
         B->destroy(h[i]);
     }
+}
+
+/* ---- fork ---- */
+
+/* atfork: a thread allocates and frees (small, tiny, large) in a loop while the main thread
+ * forks; each child allocates and frees a few thousand objects of various sizes, checks the
+ * heap and destroys it (which must not join the parent's scavenger thread), then _exits. A
+ * child stuck on a lock held at fork() is killed after 10 s and fails the test. */
+typedef struct fork_ctx {
+    void *h;
+    _Atomic int stop;
+} fork_ctx;
+
+static size_t fork_size(unsigned i)
+{
+    return i % 16 == 0 ? 40000 + i % 90000 : 1 + (size_t)(i * 2654435761u % 3000);
+}
+
+static void *fork_churn(void *arg)
+{
+    fork_ctx *c = arg;
+    void *p[64] = {0};
+    size_t n[64] = {0};
+    for (unsigned i = 0; !atomic_load_explicit(&c->stop, memory_order_relaxed); i++) {
+        unsigned k = i % 64;
+        B->free(c->h, p[k], n[k]);
+        n[k] = fork_size(i);
+        p[k] = B->alloc(c->h, n[k]);
+        memset(p[k], 1, n[k] < 32 ? n[k] : 32);
+    }
+    for (int k = 0; k < 64; k++) B->free(c->h, p[k], n[k]);
+    return NULL;
+}
+
+/* The child's work; returns its exit status (0 = fine). */
+static int fork_child(void *h)
+{
+    static void *p[3000];
+    for (unsigned round = 0; round < 2; round++) {
+        for (unsigned i = 0; i < 3000; i++) {
+            size_t n = fork_size(i * 7 + round);
+            if (!(p[i] = B->alloc(h, n))) return 3;
+            memset(p[i], (int)(i & 0xff), n < 64 ? n : 64);
+        }
+        for (unsigned i = 0; i < 3000; i++) {
+            size_t n = fork_size(i * 7 + round);
+            if (((unsigned char *)p[i])[0] != (i & 0xff)) return 4;
+            B->free(h, p[i], n);
+        }
+    }
+    char msg[256];
+    if (B->check(h, msg, sizeof msg)) {
+        fprintf(stderr, "child: check: %s\n", msg);
+        return 5;
+    }
+    B->collect(h);
+    B->destroy(h);
+    return 0;
+}
+
+Test(gotiered_fork, fork_while_a_thread_allocates, .timeout = 120)
+{
+#ifdef __SANITIZE_THREAD__
+    enum { FORKS = 10 };
+#else
+    enum { FORKS = 50 };
+#endif
+    static fork_ctx c;
+    c.h = mk("scavenger=on");
+    atomic_store(&c.stop, 0);
+    /* start the parent's background scavenger (free > 1 MiB of pages): the children must
+     * neither use nor join it */
+    void *big[8];
+    for (int i = 0; i < 8; i++) big[i] = B->alloc(c.h, 1 << 20);
+    for (int i = 0; i < 8; i++) B->free(c.h, big[i], 1 << 20);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, fork_churn, &c), 0);
+    int hung = 0, bad = 0, status = 0;
+    for (int k = 0; k < FORKS && !bad; k++) {
+        usleep(500);
+        B->atfork(c.h, AL_FORK_PREPARE);
+        pid_t pid = fork();
+        if (pid == 0) {
+            B->atfork(c.h, AL_FORK_CHILD);
+            _exit(fork_child(c.h));
+        }
+        B->atfork(c.h, AL_FORK_PARENT);
+        cr_assert_gt(pid, 0, "fork failed");
+        int st = 0, r, waited = 0;
+        while ((r = waitpid(pid, &st, WNOHANG)) == 0 && waited < 10000) {
+            usleep(1000);
+            waited++;
+        }
+        if (r == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            hung = bad = 1;
+        } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            bad = 1;
+            status = st;
+        }
+    }
+    atomic_store(&c.stop, 1);
+    pthread_join(t, NULL);
+    cr_expect(!hung, "a child hung for 10 s: a lock held at fork() was not reset");
+    cr_expect(!bad || hung, "a child failed, wait status %#x (exit 3 = alloc failed, 4 = data "
+              "corrupt, 5 = check failed)", status);
+    must_check(c.h);
+    B->destroy(c.h);
 }
 
 /* ---- memory back to the OS ---- */

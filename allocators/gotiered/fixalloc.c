@@ -79,3 +79,44 @@ void gt_fix_destroy(gt_fix *f)
     }
     gt_fix_init(f, f->size, f->cap);
 }
+
+/* ---- several object sizes from one region (span bitmaps of 16 << k bytes, k < nkinds):
+ * one carve pointer and chunk sequence shared by all sizes, one free list per size, so a heap
+ * with a few spans of each kind touches a page or two, not one chunk per kind. ---- */
+
+/* Can't fail (the region is reserved on first alloc). */
+void gt_mfix_init(gt_mfix *m, size_t cap)
+{
+    gt_fix_init(&m->f, 16, cap);
+    for (unsigned k = 0; k < GT_BITS_KINDS; k++) m->free[k] = NULL;
+}
+
+/* An object of 16 << k bytes, or NULL when the region is full or cannot be reserved. */
+void *gt_mfix_alloc(gt_mfix *m, unsigned k)
+{
+    void *p = m->free[k];
+    if (p) {
+        m->free[k] = *(void **)p;
+        m->f.inuse++;
+        return p;
+    }
+    m->f.size = (size_t)16 << k; /* carve this size from the shared chunks */
+    m->f.free = NULL;
+    return gt_fix_alloc(&m->f);
+}
+
+/* Can't fail. */
+void gt_mfix_free(gt_mfix *m, unsigned k, void *p)
+{
+    *(void **)p = m->free[k];
+    m->free[k] = p;
+    m->f.inuse--;
+}
+
+/* gt_fix_trim for the shared region. Can't fail. */
+void gt_mfix_trim(gt_mfix *m)
+{
+    if (m->f.inuse) return;
+    gt_fix_trim(&m->f);
+    for (unsigned k = 0; k < GT_BITS_KINDS; k++) m->free[k] = NULL;
+}

@@ -20,12 +20,36 @@
 #define gt_unlikely(x) __builtin_expect(!!(x), 0)
 #define GT_NOINLINE __attribute__((noinline, cold))
 
+/* Bits set in x. Inline SWAR, not __builtin_popcountll: without -mpopcnt that is a call to
+ * libgcc_s's __popcountdi2, whose first use faults in 64 KiB of libgcc code pages (RSS the
+ * memory figures count). Can't fail. */
+static inline unsigned gt_popcount(uint64_t x)
+{
+    x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+    x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
+    x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+    return (unsigned)((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+
 #if GOTIERED_STATS
 #define GT_STAT_INC(field, v) \
     atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (v), \
                           memory_order_relaxed)
 #define GT_EVENT(h, field, v) atomic_fetch_add_explicit(&(h)->field, (v), memory_order_relaxed)
+/* One plain uint64_t counter written only by its owner thread and read by stats() from any
+ * thread: on x86-64 one non-locked `add` to memory (an aligned 8-byte store is single-copy
+ * atomic, so a reader sees the old or the new value; the asm keeps the compiler from
+ * splitting it and ThreadSanitizer from calling it a race); elsewhere relaxed load + store. */
+#if defined(__x86_64__)
+#define GT_COUNT(field) __asm__("addq $1, %0" : "+m"(field))
 #else
+#define GT_COUNT(field) \
+    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
+#endif
+#define GT_COUNT_READ(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#else
+#define GT_COUNT(field) ((void)0)
+#define GT_COUNT_READ(field) ((uint64_t)0)
 #define GT_STAT_INC(field, v) ((void)0)
 #define GT_EVENT(h, field, v) ((void)0)
 #endif
@@ -64,6 +88,8 @@
 #define GT_TINY_PIN 64          /* a tiny block's count while an mcache allocates from it */
 #define GT_MAX_NELEMS 1024      /* class 1: 8 KiB / 8 B */
 #define GT_BITWORDS (GT_MAX_NELEMS / 64)
+#define GT_LCACHE_MAXPG 16     /* large spans of up to 16 pages (128 KiB) are cached per thread */
+#define GT_LCACHE_PAGES 128     /* at most 1 MiB of them per thread */
 #define GT_MAX_REQUEST ((size_t)1 << 44) /* 16 TiB: beyond this NULL, no mmap tried (npages fits 32 bits) */
 
 /* ---- size classes (sizeclasses.c, tables generated at build time) ---- */
@@ -116,12 +142,22 @@ typedef struct gt_span {
     uint8_t spc;             /* span class: 0 large, 1..67 small, 68 tiny blocks */
     uint8_t huge;            /* large object in an arena of its own */
     _Atomic uint32_t st;     /* GT_ST(spc, state): one word so racing frees read both at once */
-    uint64_t alloc_bits[GT_BITWORDS];
-    _Atomic uint64_t freed[GT_BITWORDS]; /* frees not yet swept (any thread, atomic OR) */
+    /* small spans: nwords words each, in one block from heap.bits_fix[gt_bits_kind(nwords)]
+     * (Go's gcBits arenas play this part); NULL for large spans */
+    uint64_t *alloc_bits;
+    _Atomic uint64_t *freed; /* frees not yet swept (any thread, atomic OR) */
 #ifdef GOTIERED_DEBUG
     _Atomic uint64_t live[GT_BITWORDS]; /* debug: exactly the objects the user holds */
 #endif
 } gt_span;
+
+/* Which bits_fix holds the bitmaps of a span of nwords (1..16) words: the power of two
+ * >= nwords. Can't fail. */
+#define GT_BITS_KINDS 5
+static inline unsigned gt_bits_kind(unsigned nwords)
+{
+    return nwords <= 1 ? 0 : 32u - (unsigned)__builtin_clz(nwords - 1u);
+}
 
 /* Valid-object mask of bitmap word w of s. Can't fail. */
 static inline uint64_t gt_word_mask(const gt_span *s, unsigned w)
@@ -143,6 +179,7 @@ typedef struct gt_arena {
     uint32_t huge;            /* 1: the arena holds one large object and nothing else */
     uint32_t maxrun;          /* longest free run in the arena (summary of the summaries) */
     uint32_t free_pages;
+    uint32_t search;          /* Go's searchAddr: every page below it is in use */
     gt_sum sum[GT_NCHUNK];
     uint64_t alloc[GT_PAGE_WORDS]; /* bit = page in use (spans and header) */
     uint64_t scav[GT_PAGE_WORDS];  /* bit = free page returned to the OS */
@@ -187,10 +224,26 @@ void *gt_fix_alloc(gt_fix *f);  /* NULL when the region is full or cannot be res
 void gt_fix_free(gt_fix *f, void *p);
 void gt_fix_trim(gt_fix *f);    /* madvise everything away when nothing is in use */
 void gt_fix_destroy(gt_fix *f); /* unmaps the region */
+typedef struct gt_mfix {         /* several sizes (16 << k B) carved from one region */
+    gt_fix f;                    /* its own free list unused; sys and inuse count all sizes */
+    void *free[GT_BITS_KINDS];
+} gt_mfix;
+void gt_mfix_init(gt_mfix *m, size_t cap);
+void *gt_mfix_alloc(gt_mfix *m, unsigned k); /* NULL when the region is full */
+void gt_mfix_free(gt_mfix *m, unsigned k, void *p);
+void gt_mfix_trim(gt_mfix *m);
 
 /* ---- mcentral (mcentral.c) ---- */
+/* mcentral locks are striped: span class c uses stripe c % GT_NCLOCK (no code path holds two
+ * central locks, so sharing cannot deadlock), so that fork's PREPARE holds 1 + 32 + 1 locks,
+ * within ThreadSanitizer's 64 locks held at once by one thread. */
+#define GT_NCLOCK 32
+typedef struct gt_clock {
+    pthread_mutex_t m;
+} __attribute__((aligned(64))) gt_clock;
+
 typedef struct gt_central {
-    pthread_mutex_t lock;
+    pthread_mutex_t *lock; /* &heap.clock[spc % GT_NCLOCK].m */
     gt_span *partial;  /* swept, with free objects */
     gt_span *unswept;  /* frees pending (Go's partial/full unswept sets in one list) */
     gt_span *full;     /* swept, no free object */
@@ -202,10 +255,14 @@ typedef struct gt_slot {
     uint64_t cache;    /* free objects in word widx of span, 1 bit each (Go's allocCache) */
     uintptr_t wbase;   /* address of object 64*widx */
     void *reuse;       /* free=reuse: LIFO of objects freed by this thread */
-    uint32_t elemsize;
-    uint32_t nreuse;
     gt_span *span;     /* never NULL: &gt_empty_span when there is none */
-    uint32_t reuse_cap;/* nreuse beyond this: half the list goes back (64 KiB, >= 2 objects) */
+    uint32_t elemsize;
+    uint32_t room;     /* pushes left before the reuse list is trimmed: reuse_cap + 1 - length */
+    /* fast-path counters (owner thread writes, GT_COUNT; stats() reads): objects handed out
+     * and freed through this slot; bytes = count * class size, summed at stats() time */
+    uint64_t nalloc, nfree;
+    uint32_t reuse_cap;/* length beyond this: half the list goes back (64 KiB, >= 2 objects) */
+    uint32_t pad;
 } gt_slot;
 
 typedef struct gt_mcache {
@@ -219,7 +276,13 @@ typedef struct gt_mcache {
     gt_tinyblk *tiny_rec;
     struct gt_heap *heap;
     struct gt_mcache *next, *prev; /* heap's list of caches */
-    /* statistics, written by the owner thread only (relaxed), summed by stats() */
+    /* statistics, written by the owner thread only (relaxed), summed by stats() with the
+     * slots' nalloc / nfree: tiny sub-objects handed out and freed, and the slow paths' */
+    uint64_t ntiny, ntiny_free;
+    /* freed large spans kept for reuse (Go's per-P page cache plays this part for allocation):
+     * lfree[n] is a list of n-page spans (state CACHED, linked by next), lpages their sum */
+    gt_span *lfree[GT_LCACHE_MAXPG + 1];
+    uint32_t lpages;
     _Atomic uint64_t nmalloc, nfree, bytes_alloc, bytes_freed;
 } gt_mcache;
 
@@ -227,15 +290,20 @@ extern gt_span gt_empty_span;
 
 /* ---- the heap ---- */
 typedef struct gt_heap {
-    uint64_t gen;          /* unique per create(): thread caches of a dead heap never match */
+    _Atomic uint64_t gen;  /* cache epoch: unique across heaps and epochs (the registry's
+                            * counter); collect() moves it, so every thread's next call misses
+                            * the fast-path match and flushes its cache first */
+    uint64_t id;           /* unique per create(): thread caches of a dead heap never match */
     size_t tiny_lim;
     int free_reuse;        /* free strategy: 0 sweep (freed bitmap), 1 reuse (mcache LIFO) */
     int bg_scav;
     gt_central central[GT_NSPC];
+    gt_clock clock[GT_NCLOCK];
     pthread_mutex_t lock;  /* mheap lock: arenas, pages, fixallocs, cache list, counters */
     gt_arena *arenas;      /* normal arenas, oldest first (the search order) */
     gt_arena *huge;        /* arenas holding one huge object */
     gt_fix span_fix, cache_fix, tiny_fix;
+    gt_mfix bits_fix;      /* span bitmaps of 1, 2, 4, 8, 16 words (x2: alloc, freed) */
     gt_mcache *caches;
     uint64_t pages_inuse;  /* pages in spans (normal arenas) */
     uint64_t pages_total;  /* usable pages of normal arenas */
@@ -258,9 +326,10 @@ void gt_heap_free_span(gt_heap *h, gt_span *s);    /* takes the heap lock; can't
 void *gt_large_alloc(gt_heap *h, size_t size, size_t align); /* NULL: OOM or too big */
 void gt_large_free(gt_heap *h, gt_span *s);
 void gt_heap_unmap_all(gt_heap *h);
+int gt_heap_first_arena(gt_heap *h);               /* 0, or -1 when mmap fails */
 
 /* mcentral.c */
-void gt_central_init(gt_central *c, unsigned spc);
+void gt_central_init(gt_central *c, unsigned spc, pthread_mutex_t *lock);
 gt_span *gt_central_cache_span(gt_heap *h, unsigned spc); /* NULL: out of memory */
 void gt_central_uncache_span(gt_heap *h, gt_span *s);
 void gt_central_notify(gt_heap *h, gt_span *s, unsigned spc);
@@ -271,18 +340,34 @@ unsigned gt_span_sweep(gt_heap *h, gt_span *s);
 /* mcache.c */
 typedef struct gt_tls_fast {
     gt_heap *heap;
-    uint64_t gen;
+    uint64_t gen;   /* the heap's epoch when mc was last flushed (or made) */
     gt_mcache *mc;
+    uint64_t id;    /* the heap's id */
 } gt_tls_fast;
-extern __thread gt_tls_fast gt_tls __attribute__((tls_model("initial-exec")));
+/* local-exec (one %fs-relative load) when linked into an executable, initial-exec (a GOT
+ * load first) when built -fPIC for a shared library (the drop-in). */
+#if defined(__PIE__) || !defined(__PIC__)
+#define GT_TLS_MODEL "local-exec"
+#else
+#define GT_TLS_MODEL "initial-exec"
+#endif
+extern __thread gt_tls_fast gt_tls __attribute__((tls_model(GT_TLS_MODEL)));
 gt_mcache *gt_mcache_get_slow(gt_heap *h);  /* NULL: out of memory */
+typedef struct gt_counts {
+    uint64_t nmalloc, nfree, bytes_alloc, bytes_freed;
+} gt_counts;
+gt_counts gt_mcache_counts(gt_mcache *mc);
 /* Refill and allocate; counted in the stats when `counted`. NULL: out of memory. */
 void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc, int counted);
 void gt_mcache_flush(gt_mcache *mc);        /* give every span and list back; keep mc */
+void *gt_mcache_large_alloc(gt_heap *h, size_t size);   /* NULL: out of memory or too big */
+int gt_mcache_large_free(gt_heap *h, gt_span *s);       /* 1: kept in the cache, 0: not */
 void gt_mcache_detach(gt_heap *h);          /* release the calling thread's cache of h */
+void gt_mcache_new_epoch(gt_heap *h);       /* collect: every cache flushes at its next call */
 void gt_reuse_trim(gt_mcache *mc, unsigned spc);
-void gt_registry_add(gt_heap *h);
+void gt_registry_add(gt_heap *h);              /* also makes the thread-exit key once */
 void gt_registry_remove(gt_heap *h);
+void gt_registry_atfork(int phase);       /* the registry lock around fork() */
 void gt_free_to_span(gt_heap *h, gt_span *s, uintptr_t p); /* out-of-line bits_free */
 
 /* Freed-bitmap free of object p of small span s, from any thread: poison, one atomic OR, and
@@ -299,9 +384,16 @@ static inline void gt_bits_free(gt_heap *h, gt_span *s, uintptr_t p)
         gt_central_notify(h, s, spc);
 }
 
+/* h's cache epoch (a plain load). The fast paths match it against the thread's gt_tls.gen:
+ * epochs are unique process-wide, so a match means "this heap, and my cache is current". */
+static inline uint64_t gt_heap_epoch(gt_heap *h)
+{
+    return atomic_load_explicit(&h->gen, memory_order_relaxed);
+}
+
 static inline gt_mcache *gt_mcache_get(gt_heap *h)
 {
-    if (gt_likely(gt_tls.heap == h && gt_tls.gen == h->gen)) return gt_tls.mc;
+    if (gt_likely(gt_tls.gen == gt_heap_epoch(h))) return gt_tls.mc;
     return gt_mcache_get_slow(h);
 }
 
@@ -324,7 +416,7 @@ static inline __attribute__((always_inline)) void *gt_mcache_alloc_impl(gt_mcach
     if (p) {
         GT_UNPOISON(p, sl->elemsize);
         sl->reuse = *(void **)p;
-        sl->nreuse--;
+        sl->room++;
     } else {
         uint64_t c = sl->cache;
         if (gt_unlikely(!c)) return gt_mcache_alloc_slow(mc, spc, counted);
@@ -332,10 +424,7 @@ static inline __attribute__((always_inline)) void *gt_mcache_alloc_impl(gt_mcach
         p = (void *)(sl->wbase + (uintptr_t)__builtin_ctzll(c) * sl->elemsize);
         GT_UNPOISON(p, sl->elemsize);
     }
-    if (counted) {
-        GT_STAT_INC(mc->nmalloc, 1);
-        GT_STAT_INC(mc->bytes_alloc, sl->elemsize);
-    }
+    if (counted) GT_COUNT(sl->nalloc);
 #ifdef GOTIERED_DEBUG
     gt_debug_on_alloc(gt_span_of(p), (uintptr_t)p);
 #endif
@@ -358,15 +447,17 @@ static inline void *gt_mcache_alloc_counted(gt_mcache *mc, unsigned spc)
  * calling thread's cache mc: push on the reuse list (free=reuse), or set its bit back in
  * allocCache when it lies in the word the cache allocates from, else the freed bitmap.
  * Can't fail. */
-static inline void gt_mcache_free_block(gt_mcache *mc, gt_heap *h, gt_span *s, unsigned spc,
-                                        uintptr_t q)
+static inline __attribute__((always_inline)) void gt_mcache_free_impl(gt_mcache *mc, gt_heap *h,
+                                                                       gt_span *s, unsigned spc,
+                                                                       uintptr_t q, int counted)
 {
     gt_slot *sl = &mc->slot[spc];
+    if (counted) GT_COUNT(sl->nfree);
     if (mc->free_reuse) {
         *(void **)q = sl->reuse;
         GT_POISON(q, s->elemsize);
         sl->reuse = (void *)q;
-        if (gt_unlikely(++sl->nreuse > sl->reuse_cap)) gt_reuse_trim(mc, spc);
+        if (gt_unlikely(--sl->room == 0)) gt_reuse_trim(mc, spc);
         return;
     }
     if (sl->span == s) {
@@ -378,6 +469,13 @@ static inline void gt_mcache_free_block(gt_mcache *mc, gt_heap *h, gt_span *s, u
         }
     }
     gt_bits_free(h, s, q);
+}
+
+/* Not counted (the caller counted it: tiny blocks, slow paths). */
+static inline void gt_mcache_free_block(gt_mcache *mc, gt_heap *h, gt_span *s, unsigned spc,
+                                        uintptr_t q)
+{
+    gt_mcache_free_impl(mc, h, s, spc, q, 0);
 }
 
 /* tiny.c */
@@ -421,14 +519,14 @@ static inline void *gt_tiny_alloc(gt_mcache *mc, size_t size)
                               memory_order_relaxed);
         mc->tiny_off = off + (unsigned)size;
         mc->tiny_n++;
-        GT_STAT_INC(mc->nmalloc, 1);
+        GT_COUNT(mc->ntiny);
         return (void *)(mc->tiny_blk + off);
     }
     return gt_tiny_alloc_slow(mc, size);
 }
 
 /* scavenger.c */
-void gt_scav_start(gt_heap *h);        /* under the heap lock; lazily starts the thread */
+void gt_scav_wake(gt_heap *h);         /* under the heap lock; starts the thread when needed */
 void gt_scav_stop(gt_heap *h);         /* joins it */
 size_t gt_scavenge(gt_heap *h, size_t budget_pages); /* under the heap lock */
 

@@ -1,5 +1,5 @@
-/* mcentral.c - one central free list per span class (Go's mcentral), each under its own
- * cache-line-padded mutex.
+/* mcentral.c - one central free list per span class (Go's mcentral), each under a
+ * cache-line-padded mutex (striped: see gt_clock).
  *
  * Go keeps partial/full x swept/unswept span sets and advances a sweep generation per GC.
  * With explicit free there is no GC cycle: a span needs sweeping exactly when it has frees
@@ -10,6 +10,8 @@
  * unswept spans, else grows a fresh span from the mheap. A sweep that empties a span gives its
  * pages back to the mheap.
  *
+ * Each central's lock is one of the heap's GT_NCLOCK striped mutexes (shared by span classes
+ * c, c + 32, ...; never two held at once).
  * Invariants, for every span s in a list of central c (under c's lock):
  *   st(s) == GT_ST(c.spc, list);  alloc_count(s) == popcount(alloc_bits(s));
  *   freed(s) subset of alloc_bits(s);  s in full => alloc_count == nelems.
@@ -18,9 +20,9 @@
 #include "gotiered_internal.h"
 
 /* Can't fail. */
-void gt_central_init(gt_central *c, unsigned spc)
+void gt_central_init(gt_central *c, unsigned spc, pthread_mutex_t *lock)
 {
-    pthread_mutex_init(&c->lock, NULL);
+    c->lock = lock;
     c->partial = c->unswept = c->full = NULL;
     c->spc = spc;
 }
@@ -57,7 +59,7 @@ unsigned gt_span_sweep(gt_heap *h, gt_span *s)
         if (!atomic_load_explicit(&s->freed[w], memory_order_relaxed)) continue;
         uint64_t f = atomic_exchange(&s->freed[w], 0);
         s->alloc_bits[w] &= ~f;
-        n += (unsigned)__builtin_popcountll(f);
+        n += gt_popcount(f);
     }
     s->alloc_count = (uint16_t)(s->alloc_count - n);
     if (n) GT_EVENT(h, sweeps, 1);
@@ -91,7 +93,7 @@ gt_span *gt_central_cache_span(gt_heap *h, unsigned spc)
 {
     gt_central *c = &h->central[spc];
     GT_EVENT(h, central_refills, 1);
-    pthread_mutex_lock(&c->lock);
+    pthread_mutex_lock(c->lock);
     gt_span *s;
     while ((s = c->partial)) {
         list_remove(&c->partial, s);
@@ -104,12 +106,12 @@ gt_span *gt_central_cache_span(gt_heap *h, unsigned spc)
         if (s->alloc_count < s->nelems) goto have;
         file_full(c, s);
     }
-    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(c->lock);
     unsigned cls = spc == GT_TINY_SPC ? 2 : spc;
     return gt_heap_alloc_span(h, gt_class_npages[cls], spc);
 have:
     set_state(s, GT_SPAN_CACHED);
-    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(c->lock);
     return s;
 }
 
@@ -118,10 +120,10 @@ have:
 void gt_central_uncache_span(gt_heap *h, gt_span *s)
 {
     gt_central *c = &h->central[s->spc];
-    pthread_mutex_lock(&c->lock);
+    pthread_mutex_lock(c->lock);
     gt_span_sweep(h, s);
     if (s->alloc_count == 0) {
-        pthread_mutex_unlock(&c->lock);
+        pthread_mutex_unlock(c->lock);
         gt_heap_free_span(h, s);
         return;
     }
@@ -131,7 +133,7 @@ void gt_central_uncache_span(gt_heap *h, gt_span *s)
         set_state(s, GT_SPAN_PARTIAL);
         list_push(&c->partial, s);
     }
-    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(c->lock);
 }
 
 /* A free found s in `full`: move it to `unswept` so its objects get reused. s may have been
@@ -139,13 +141,13 @@ void gt_central_uncache_span(gt_heap *h, gt_span *s)
 void gt_central_notify(gt_heap *h, gt_span *s, unsigned spc)
 {
     gt_central *c = &h->central[spc];
-    pthread_mutex_lock(&c->lock);
+    pthread_mutex_lock(c->lock);
     if (atomic_load(&s->st) == GT_ST(spc, GT_SPAN_FULL)) {
         list_remove(&c->full, s);
         atomic_store(&s->st, GT_ST(spc, GT_SPAN_UNSWEPT));
         list_push(&c->unswept, s);
     }
-    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(c->lock);
 }
 
 /* Sweep every span of every central list; empty spans go back to the mheap (collect).
@@ -155,7 +157,7 @@ void gt_central_sweep_all(gt_heap *h)
     for (unsigned spc = 1; spc < GT_NSPC; spc++) {
         gt_central *c = &h->central[spc];
         gt_span *empty = NULL;
-        pthread_mutex_lock(&c->lock);
+        pthread_mutex_lock(c->lock);
         gt_span *lists[3] = {c->unswept, c->partial, c->full};
         c->unswept = c->partial = c->full = NULL;
         for (int k = 0; k < 3; k++) {
@@ -174,7 +176,7 @@ void gt_central_sweep_all(gt_heap *h)
                 }
             }
         }
-        pthread_mutex_unlock(&c->lock);
+        pthread_mutex_unlock(c->lock);
         for (gt_span *s = empty, *n; s; s = n) {
             n = s->next;
             gt_heap_free_span(h, s);

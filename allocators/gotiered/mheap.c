@@ -54,20 +54,41 @@ static gt_arena *arena_new(gt_heap *h)
     a->next = NULL;
     *pp = a;
     h->pages_total += GT_ARENA_PAGES - GT_HDR_PAGES;
+    h->pages_released += GT_ARENA_PAGES - GT_HDR_PAGES; /* fresh: never touched */
     h->arena_bytes += GT_ARENA_BYTES;
-    gt_scav_start(h);
     return a;
 }
 
-/* Geometry and empty bitmaps for a small span; poisons its objects. Can't fail. */
-static void span_init_small(gt_span *s, unsigned spc)
+/* create(): map the first arena up front (Go's heap is set up by the runtime before main):
+ * the mapping and its header are the heap's fixed cost, paid once at create rather than by
+ * the first allocation. 0, or -1 when mmap fails (nothing changed). */
+int gt_heap_first_arena(gt_heap *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int rc = h->arenas || arena_new(h) ? 0 : -1;
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+/* Bitmap words of a small span of class spc. Can't fail. */
+static unsigned span_nwords(unsigned spc)
+{
+    unsigned c = spc == GT_TINY_SPC ? 2 : spc;
+    return ((unsigned)gt_class_npages[c] * (unsigned)GT_PAGE / gt_class_size[c] + 63u) / 64u;
+}
+
+/* Geometry and empty bitmaps (block `bits`, from bits_fix) for a small span; poisons its
+ * objects. Can't fail. */
+static void span_init_small(gt_span *s, unsigned spc, uint64_t *bits)
 {
     unsigned c = spc == GT_TINY_SPC ? 2 : spc;
     s->elemsize = gt_class_size[c];
     s->divmul = gt_class_divmul[c];
     s->nelems = (uint16_t)(s->npages * GT_PAGE / s->elemsize);
     s->nwords = (uint16_t)((s->nelems + 63) / 64);
-    for (unsigned w = 0; w < GT_BITWORDS; w++) {
+    s->alloc_bits = bits;
+    s->freed = (_Atomic uint64_t *)(bits + (1u << gt_bits_kind(s->nwords)));
+    for (unsigned w = 0; w < s->nwords; w++) { /* words past nwords are never read */
         s->alloc_bits[w] = 0;
         atomic_store_explicit(&s->freed[w], 0, memory_order_relaxed);
 #ifdef GOTIERED_DEBUG
@@ -84,9 +105,16 @@ gt_span *gt_heap_alloc_span(gt_heap *h, size_t npages, unsigned spc)
     pthread_mutex_lock(&h->lock);
     gt_span *s = gt_fix_alloc(&h->span_fix);
     gt_tinyblk *tr = NULL;
+    uint64_t *bits = NULL;
+    unsigned bk = spc ? gt_bits_kind(span_nwords(spc)) : 0;
+    if (s && spc && !(bits = gt_mfix_alloc(&h->bits_fix, bk))) {
+        gt_fix_free(&h->span_fix, s);
+        s = NULL;
+    }
     if (s && spc == GT_TINY_SPC) {
         tr = gt_fix_alloc(&h->tiny_fix);
         if (!tr) {
+            gt_mfix_free(&h->bits_fix, bk, bits);
             gt_fix_free(&h->span_fix, s);
             s = NULL;
         }
@@ -100,6 +128,7 @@ gt_span *gt_heap_alloc_span(gt_heap *h, size_t npages, unsigned spc)
         a = arena_new(h);
         if (!a || (i = gt_pages_find(a, npages)) < 0) {
             if (tr) gt_fix_free(&h->tiny_fix, tr);
+            if (bits) gt_mfix_free(&h->bits_fix, bk, bits);
             gt_fix_free(&h->span_fix, s);
             goto oom;
         }
@@ -116,7 +145,7 @@ gt_span *gt_heap_alloc_span(gt_heap *h, size_t npages, unsigned spc)
     s->alloc_count = 0;
     s->widx = 0;
     if (spc) {
-        span_init_small(s, spc);
+        span_init_small(s, spc, bits);
         atomic_store_explicit(&s->st, GT_ST(spc, GT_SPAN_CACHED), memory_order_release);
     } else {
         s->elemsize = (uint32_t)(npages * GT_PAGE);
@@ -124,6 +153,8 @@ gt_span *gt_heap_alloc_span(gt_heap *h, size_t npages, unsigned spc)
         s->nelems = 1;
         s->nwords = 1;
         s->alloc_count = 1;
+        s->alloc_bits = NULL;
+        s->freed = NULL;
         GT_UNPOISON(s->base, npages * GT_PAGE);
         atomic_store_explicit(&s->st, GT_ST(0, GT_SPAN_LARGE), memory_order_release);
         h->r_nmalloc++;
@@ -138,10 +169,19 @@ oom:
     return NULL;
 }
 
+static void free_span_locked(gt_heap *h, gt_span *s);
+
 /* Give s's pages back to its arena (they merge with free neighbours). Takes the heap lock. */
 void gt_heap_free_span(gt_heap *h, gt_span *s)
 {
     pthread_mutex_lock(&h->lock);
+    free_span_locked(h, s);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* gt_heap_free_span with the heap lock held. Can't fail. */
+static void free_span_locked(gt_heap *h, gt_span *s)
+{
     gt_arena *a = s->arena;
     size_t i = (s->base - (uintptr_t)a) >> GT_PAGE_SHIFT;
     for (size_t k = 0; k < s->npages; k++) a->spans[i + k] = NULL;
@@ -150,9 +190,12 @@ void gt_heap_free_span(gt_heap *h, gt_span *s)
     GT_POISON(s->base, (size_t)s->npages * GT_PAGE);
     if (s->tiny) gt_fix_free(&h->tiny_fix, s->tiny);
     s->tiny = NULL;
+    if (s->alloc_bits) gt_mfix_free(&h->bits_fix, gt_bits_kind(s->nwords), s->alloc_bits);
+    s->alloc_bits = NULL;
+    s->freed = NULL;
     atomic_store_explicit(&s->st, GT_ST(0, GT_SPAN_FREE), memory_order_release);
     gt_fix_free(&h->span_fix, s);
-    pthread_mutex_unlock(&h->lock);
+    gt_scav_wake(h);
 }
 
 /* A large object of `size` bytes aligned to `align` (0 or a power of two; at least a page),
@@ -199,6 +242,8 @@ void *gt_large_alloc(gt_heap *h, size_t size, size_t align)
     s->nwords = 1;
     s->alloc_count = 1;
     s->widx = 0;
+    s->alloc_bits = NULL;
+    s->freed = NULL;
     atomic_store_explicit(&s->st, GT_ST(0, GT_SPAN_LARGE), memory_order_release);
     a->spans[(p - (uintptr_t)a) >> GT_PAGE_SHIFT] = s;
     h->huge_bytes += (npages + extra) * GT_PAGE;
@@ -217,8 +262,8 @@ void gt_large_free(gt_heap *h, gt_span *s)
         pthread_mutex_lock(&h->lock);
         h->r_nfree++;
         h->r_bytes_freed += (uint64_t)s->npages * GT_PAGE;
+        free_span_locked(h, s);
         pthread_mutex_unlock(&h->lock);
-        gt_heap_free_span(h, s);
         return;
     }
     pthread_mutex_lock(&h->lock);
@@ -250,4 +295,5 @@ void gt_heap_unmap_all(gt_heap *h)
     gt_fix_destroy(&h->span_fix);
     gt_fix_destroy(&h->cache_fix);
     gt_fix_destroy(&h->tiny_fix);
+    gt_fix_destroy(&h->bits_fix.f);
 }

@@ -12,7 +12,8 @@
  *
  * Invariants (per arena, checked by gt_pages_check):
  *   sum[c] == summary(alloc bits of chunk c);   maxrun == merge(sum[0..15]);
- *   free_pages == popcount(~alloc);              scav & alloc == 0.
+ *   free_pages == popcount(~alloc);              scav & alloc == 0;
+ *   every page in [first_page, search) is in use (Go's searchAddr, where searches start).
  * All functions run under the heap lock.
  */
 #include "gotiered_internal.h"
@@ -130,21 +131,28 @@ static size_t count_range(const uint64_t *b, size_t i, size_t n)
     while (n) {
         size_t off = i & 63, k = 64 - off < n ? 64 - off : n;
         uint64_t m = (k == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << k) - 1)) << off;
-        cnt += (size_t)__builtin_popcountll(b[i >> 6] & m);
+        cnt += (size_t)gt_popcount(b[i >> 6] & m);
         i += k;
         n -= k;
     }
     return cnt;
 }
 
-/* All pages free except the header's. Can't fail. */
+/* All pages free except the header's, and all of them released: fresh pages were never
+ * touched, so they cost no RSS until a span takes them (Go's sysGrow marks new memory
+ * scavenged the same way). Can't fail. */
 void gt_pages_init(gt_arena *a)
 {
-    for (unsigned k = 0; k < GT_PAGE_WORDS; k++) a->alloc[k] = a->scav[k] = 0;
+    for (unsigned k = 0; k < GT_PAGE_WORDS; k++) {
+        a->alloc[k] = 0;
+        a->scav[k] = ~UINT64_C(0);
+    }
     set_range(a->alloc, 0, a->first_page, 1);
+    set_range(a->scav, 0, a->first_page, 0);
     for (unsigned c = 0; c < GT_NCHUNK; c++) a->sum[c] = chunk_summary(a, c);
     a->maxrun = merge_max(a);
     a->free_pages = GT_ARENA_PAGES - a->first_page;
+    a->search = a->first_page;
 }
 
 /* First run of n free pages in address order, or -1. Can't fail. */
@@ -152,12 +160,17 @@ long gt_pages_find(const gt_arena *a, size_t n)
 {
     if (n == 0 || a->maxrun < n) return -1;
     size_t run = 0, runstart = 0;
-    for (unsigned c = 0; c < GT_NCHUNK; c++) {
+    /* pages below `search` are all in use: start in its chunk (whose leading free run, if
+     * any, starts at or after it) and scan bits from it */
+    for (unsigned c = a->search / GT_CHUNK_PAGES; c < GT_NCHUNK; c++) {
         const gt_sum *s = &a->sum[c];
         if (run == 0) runstart = (size_t)c * GT_CHUNK_PAGES;
         if (run + s->start >= n) return (long)runstart;
-        if (s->max >= n) /* a run inside this chunk: scan its bits */
-            return find_run(a->alloc, (size_t)c * GT_CHUNK_PAGES, (size_t)(c + 1) * GT_CHUNK_PAGES, n);
+        if (s->max >= n) { /* a run inside this chunk: scan its bits */
+            size_t from = (size_t)c * GT_CHUNK_PAGES;
+            if (from < a->search) from = a->search;
+            return find_run(a->alloc, from, (size_t)(c + 1) * GT_CHUNK_PAGES, n);
+        }
         if (s->start == GT_CHUNK_PAGES) {
             run += GT_CHUNK_PAGES;
         } else {
@@ -175,6 +188,7 @@ size_t gt_pages_take(gt_arena *a, size_t i, size_t n)
     set_range(a->scav, i, n, 0);
     set_range(a->alloc, i, n, 1);
     a->free_pages -= (uint32_t)n;
+    if (a->search >= i && a->search < i + n) a->search = (uint32_t)(i + n);
     update(a, i, n);
     return rel;
 }
@@ -184,6 +198,7 @@ void gt_pages_put(gt_arena *a, size_t i, size_t n)
 {
     set_range(a->alloc, i, n, 0);
     a->free_pages += (uint32_t)n;
+    if (i < a->search) a->search = (uint32_t)i;
     update(a, i, n);
 }
 
@@ -229,9 +244,16 @@ int gt_pages_check(const gt_arena *a, char *msg, size_t len)
         return -1;
     }
     for (unsigned k = 0; k < GT_PAGE_WORDS; k++) {
-        nfree += (size_t)__builtin_popcountll(~a->alloc[k]);
+        nfree += (size_t)gt_popcount(~a->alloc[k]);
         if (a->scav[k] & a->alloc[k]) {
             snprintf(msg, len, "arena %p: a page in use is marked released", (void *)a);
+            return -1;
+        }
+    }
+    for (size_t i = a->first_page; i < a->search && i < GT_ARENA_PAGES; i++) {
+        if (!bit_get(a->alloc, i)) {
+            snprintf(msg, len, "arena %p: free page %zu below searchAddr %u", (void *)a,
+                     i, a->search);
             return -1;
         }
     }

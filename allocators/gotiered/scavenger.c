@@ -1,11 +1,12 @@
 /* scavenger.c - returns free pages to the OS with madvise(MADV_DONTNEED), as Go's scavenger.
  *
  * collect() scavenges every free page (debug.FreeOSMemory). The background scavenger (option
- * scavenger=on, the default) is one thread per heap, started lazily with the first arena and
- * joined by destroy(); it wakes every 100 ms and, under the heap lock, releases at most 512
+ * scavenger=on, the default) is one thread per heap, started lazily the first time free
+ * resident pages exceed the goal below (gt_scav_wake), and joined by destroy(); it wakes every 100 ms and, under the heap lock, releases at most 512
  * pages (4 MiB) per wake-up, keeping free-but-unreleased pages <= inuse/10 + 1 MiB (Go keeps
  * about 10% over the heap goal). Released pages are marked in each arena's `scav` bitmap and
- * come back zero-filled when a span takes them again.
+ * come back zero-filled when a span takes them again; a new arena's pages start released (never
+ * touched), so HeapReleased counts them, as Go's does.
  *   pages_released == sum over arenas of popcount(scav).
  */
 #include "gotiered_internal.h"
@@ -26,6 +27,15 @@ size_t gt_scavenge(gt_heap *h, size_t budget)
     return n;
 }
 
+/* Free pages still resident beyond the goal (inuse/10 + 1 MiB); 0 when within it. Under
+ * the heap lock. Can't fail. */
+static uint64_t scav_excess(const gt_heap *h)
+{
+    uint64_t unreleased = h->pages_total - h->pages_inuse - h->pages_released;
+    uint64_t goal = h->pages_inuse / 10 + GT_SCAV_SLACK_PAGES;
+    return unreleased > goal ? unreleased - goal : 0;
+}
+
 /* Background scavenger thread: wakes every 100 ms until destroy. */
 static void *scav_main(void *arg)
 {
@@ -41,22 +51,21 @@ static void *scav_main(void *arg)
         }
         pthread_cond_timedwait(&h->scav_cond, &h->lock, &ts);
         if (h->scav_stop) break;
-        uint64_t unreleased = h->pages_total - h->pages_inuse - h->pages_released;
-        uint64_t goal = h->pages_inuse / 10 + GT_SCAV_SLACK_PAGES;
-        if (unreleased > goal) {
-            uint64_t want = unreleased - goal;
-            gt_scavenge(h, want < GT_SCAV_MAX_PAGES ? (size_t)want : GT_SCAV_MAX_PAGES);
-        }
+        uint64_t want = scav_excess(h);
+        if (want) gt_scavenge(h, want < GT_SCAV_MAX_PAGES ? (size_t)want : GT_SCAV_MAX_PAGES);
     }
     pthread_mutex_unlock(&h->lock);
     return NULL;
 }
 
-/* Start the background thread if enabled and not running. Under the heap lock; if
- * pthread_create fails the heap simply runs without it. */
-void gt_scav_start(gt_heap *h)
+/* Called when pages go back to the page heap: starts the background thread the first time
+ * free resident pages exceed the goal (before that it would have nothing to do; a heap that
+ * never frees 1 MiB of pages never pays for the thread: its stack, and the ~350 KiB of libc
+ * and harness code pages its creation faults in). Under the heap lock; if pthread_create
+ * fails the heap simply runs without it. Can't fail. */
+void gt_scav_wake(gt_heap *h)
 {
-    if (!h->bg_scav || h->scav_started || h->scav_stop) return;
+    if (h->scav_started || !h->bg_scav || h->scav_stop || !scav_excess(h)) return;
     if (pthread_create(&h->scav_thread, NULL, scav_main, h) == 0) h->scav_started = 1;
 }
 
