@@ -98,8 +98,9 @@
  * which ~8 KiB is touched). New arena pages count as released (never touched), and the
  * background scavenger thread starts only when free resident pages first exceed its goal,
  * so a small heap never pays for the thread (creating one faults in ~350 KiB of code pages,
- * which the RSS figures count). What a run then adds: the pages of its spans, ~340 B of span
- * metadata per span, one mcache (~5 KiB) per thread.
+ * which the RSS figures count). What a run then adds: the pages of its spans, ~100 B of span
+ * struct plus its two bitmaps (1..16 words each, sized to the span) per span, one mcache
+ * (~5 KiB) per thread.
  *
  * Space bounds: a small object wastes at most its class's Go "max waste" (12.5% or less from
  * 48 B up; the classes below 48 B round up by at most 15 B); a span's tail is at most 1/8 of
