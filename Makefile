@@ -97,8 +97,16 @@ $(B)/liballoclab.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 # The program. Results name what produced them: the commit and the flags go in as strings.
+# main.o is rebuilt whenever the commit (or the dirty mark) changes, not only when main.c does:
+# a stale stamp would make results name the wrong code.
 GIT_COMMIT := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 $(B)/obj/harness/main.o: CPPFLAGS += -DALLOCLAB_COMMIT='"$(GIT_COMMIT)"' -DALLOCLAB_CFLAGS='"$(CFLAGS)"'
+$(B)/obj/harness/main.o: $(B)/gen/commit.stamp
+$(B)/gen/commit.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(GIT_COMMIT) $(CFLAGS)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+FORCE:
 $(B)/alloclab: $(call obj,$(HARNESS_C) $(HARNESS_CC)) $(B)/liballoclab.a
 	$(CXX) $(LDFLAGS) -o $@ $^ -lbenchmark $(LDLIBS)
 
@@ -189,5 +197,5 @@ merge:
 clean:
 	rm -rf build plots/out
 
-.PHONY: all deps test tests-build run-tests bench plots compare merge clean
+.PHONY: all deps test tests-build run-tests bench plots compare merge clean FORCE
 .SECONDARY:
