@@ -11,6 +11,7 @@
 #include <criterion/parameterized.h>
 
 #include "allocator.h"
+#include "wait_child.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -606,14 +607,8 @@ ParameterizedTest(bname *bn, conformance, fork_while_threads_allocate, .timeout 
         }
         f.b->atfork(f.heap, AL_FORK_PARENT);
         cr_assert_gt(pid, 0, "fork failed");
-        int st = 0, r, waited = 0;
-        while ((r = waitpid(pid, &st, WNOHANG)) == 0 && waited < 10000) {
-            usleep(1000);
-            waited++;
-        }
-        if (r == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
+        int st = 0;
+        if (!wait_child(pid, 10000, &st)) {
             hung = bad = 1;
         } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
             bad = 1;

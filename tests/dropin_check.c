@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "wait_child.h"
+
 #define CHECK(c, ...)                                                   \
     do {                                                                \
         if (!(c)) {                                                     \
@@ -160,17 +162,9 @@ int main(int argc, char **argv)
             }
             _exit(0);
         }
-        int waited = 0, r;
-        while ((r = waitpid(pid, &st, WNOHANG)) == 0 && waited < 10000) {
-            usleep(1000);
-            waited++;
-        }
-        if (r == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            CHECK(0, "child %d of a multi-threaded fork hung for 10 s (a lock held at fork())", f);
-        }
-        CHECK(r == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        CHECK(wait_child(pid, 10000, &st),
+              "child %d of a multi-threaded fork hung for 10 s (a lock held at fork())", f);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
               "child %d of a multi-threaded fork failed (status %d)", f, st);
     }
     atomic_store(&forking, 0);

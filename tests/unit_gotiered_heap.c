@@ -2,6 +2,7 @@
  * neighbours), tiny blocks and their live counts, sweep, cross-thread frees, the scavenger and
  * collect giving RSS back, options, heap generations, check(). */
 #include "gotiered/gotiered_internal.h"
+#include "wait_child.h"
 
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -582,14 +583,8 @@ Test(gotiered_fork, fork_while_a_thread_allocates, .timeout = 120)
         }
         B->atfork(c.h, AL_FORK_PARENT);
         cr_assert_gt(pid, 0, "fork failed");
-        int st = 0, r, waited = 0;
-        while ((r = waitpid(pid, &st, WNOHANG)) == 0 && waited < 10000) {
-            usleep(1000);
-            waited++;
-        }
-        if (r == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
+        int st = 0;
+        if (!wait_child(pid, 10000, &st)) {
             hung = bad = 1;
         } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
             bad = 1;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "syncpool/sp_internal.h"
+#include "wait_child.h"
 
 extern const al_backend al_backend_syncpool;
 static const al_backend *const B = &al_backend_syncpool;
@@ -96,14 +97,8 @@ Test(syncpool_fork, fork_while_a_thread_gets_and_puts, .timeout = 240)
         B->atfork(h, AL_FORK_PARENT);
         cr_assert_gt(pid, 0, "fork failed");
         forks++;
-        int st = 0, r, waited = 0;
-        while ((r = waitpid(pid, &st, WNOHANG)) == 0 && waited < 10000) {
-            usleep(1000);
-            waited++;
-        }
-        if (r == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
+        int st = 0;
+        if (!wait_child(pid, 10000, &st)) {
             hung = bad = 1;
         } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
             bad = 1;
