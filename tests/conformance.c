@@ -558,8 +558,9 @@ static void *fk_churn(void *arg)
 }
 
 /* In the child: allocate, verify, free; check the heap. Returns the exit status. */
-static int fk_child(fixture *f)
+static int fk_child(void *arg)
 {
+    fixture *f = arg;
     void *p[256];
     for (int round = 0; round < 8; round++) {
         for (unsigned i = 0; i < 256; i++) {
@@ -599,21 +600,11 @@ ParameterizedTest(bname *bn, conformance, fork_while_threads_allocate, .timeout 
     int bad = 0, hung = 0, status = 0;
     for (int k = 0; k < FK_FORKS && !bad; k++) {
         usleep(1000); /* let the threads get into the backend */
-        f.b->atfork(f.heap, AL_FORK_PREPARE);
-        pid_t pid = fork();
-        if (pid == 0) {
-            f.b->atfork(f.heap, AL_FORK_CHILD);
-            _exit(fk_child(&f));
-        }
-        f.b->atfork(f.heap, AL_FORK_PARENT);
-        cr_assert_gt(pid, 0, "fork failed");
-        int st = 0;
-        if (!wait_child(pid, 10000, &st)) {
-            hung = bad = 1;
-        } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            bad = 1;
-            status = st;
-        }
+        int st, r = fork_via_atfork(f.b, f.heap, fk_child, &f, 10000, &st);
+        cr_assert_neq(r, FORK_FAILED, "fork failed");
+        hung = r == FORK_CHILD_HUNG;
+        bad = r != FORK_OK;
+        if (r == FORK_CHILD_FAILED) status = st;
     }
     atomic_store(&sh.stop, 1);
     for (int i = 0; i < FK_THREADS; i++) pthread_join(t[i], NULL);

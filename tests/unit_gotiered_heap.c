@@ -575,21 +575,11 @@ Test(gotiered_fork, fork_while_a_thread_allocates, .timeout = 120)
     int hung = 0, bad = 0, status = 0;
     for (int k = 0; k < FORKS && !bad; k++) {
         usleep(500);
-        B->atfork(c.h, AL_FORK_PREPARE);
-        pid_t pid = fork();
-        if (pid == 0) {
-            B->atfork(c.h, AL_FORK_CHILD);
-            _exit(fork_child(c.h));
-        }
-        B->atfork(c.h, AL_FORK_PARENT);
-        cr_assert_gt(pid, 0, "fork failed");
-        int st = 0;
-        if (!wait_child(pid, 10000, &st)) {
-            hung = bad = 1;
-        } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            bad = 1;
-            status = st;
-        }
+        int st, r = fork_via_atfork(B, c.h, fork_child, c.h, 10000, &st);
+        cr_assert_neq(r, FORK_FAILED, "fork failed");
+        hung = r == FORK_CHILD_HUNG;
+        bad = r != FORK_OK;
+        if (r == FORK_CHILD_FAILED) status = st;
     }
     atomic_store(&c.stop, 1);
     pthread_join(t, NULL);

@@ -88,22 +88,12 @@ Test(syncpool_fork, fork_while_a_thread_gets_and_puts, .timeout = 240)
     for (int k = 0; k < FORKS && !bad; k++) {
         long seen = atomic_load(&c.loops);
         while (atomic_load(&c.loops) < seen + 200) usleep(100); /* the thread is busy in it */
-        B->atfork(h, AL_FORK_PREPARE);
-        pid_t pid = fork();
-        if (pid == 0) {
-            B->atfork(h, AL_FORK_CHILD);
-            _exit(child_body(h));
-        }
-        B->atfork(h, AL_FORK_PARENT);
-        cr_assert_gt(pid, 0, "fork failed");
+        int st, r = fork_via_atfork(B, h, child_body, h, 10000, &st);
+        cr_assert_neq(r, FORK_FAILED, "fork failed");
         forks++;
-        int st = 0;
-        if (!wait_child(pid, 10000, &st)) {
-            hung = bad = 1;
-        } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            bad = 1;
-            status = st;
-        }
+        hung = r == FORK_CHILD_HUNG;
+        bad = r != FORK_OK;
+        if (r == FORK_CHILD_FAILED) status = st;
     }
     atomic_store(&c.stop, 1);
     pthread_join(t, NULL);
