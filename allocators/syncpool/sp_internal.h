@@ -238,8 +238,8 @@ static inline void sp_debug_out(const void *p, size_t n, int pooled)
 
 /* Every call into the underlying allocator goes between these two when h->gated: an
  * underlying allocator that does not survive fork() by itself (no atfork entry: a backend's
- * own locks; or gcc 12's AddressSanitizer allocator, which replaces glibc's fork-safe malloc
- * and takes no lock around fork) is then never inside a call from syncpool when fork() copies
+ * own locks; or gcc 12's AddressSanitizer and ThreadSanitizer allocators, which replace
+ * glibc's fork-safe malloc and take no lock around fork) is then never inside a call from syncpool when fork() copies
  * the process: atfork(PREPARE) takes the gate for writing. Not on the fast path (misses,
  * drops, large blocks only). Can't fail. */
 static inline void sp_under_enter(sp_heap *h)

@@ -677,8 +677,9 @@ static void *sp_create(const char *options, char *err, size_t errlen)
     pthread_mutex_init(&h->gc_lock, NULL);
     pthread_rwlock_init(&h->under_gate, NULL);
     /* The gate (sp_under_enter): for an underlying backend without its own atfork, except
-     * glibc's malloc, which locks itself around fork() (AddressSanitizer's does not). */
-#if defined(__SANITIZE_ADDRESS__)
+     * glibc's malloc, which locks itself around fork(). The sanitizers' mallocs do not (a
+     * ThreadSanitizer child hung in its allocator's region lock about one fork in five). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     h->gated = !ub->atfork;
 #else
     h->gated = !ub->atfork && strcmp(ub->name, "libc") != 0;
