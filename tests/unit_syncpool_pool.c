@@ -386,19 +386,21 @@ static void *race_cleaner(void *a)
     return NULL;
 }
 
-static void run_race(int no_membarrier)
+/* cleaner: a thread of its own calls collect back to back; else the owners' own gets run
+ * the cleanups (gc_bytes=4k: one every few gets, from inside an owner's slow path). */
+static void run_race(int no_membarrier, int cleaner)
 {
     atomic_store(&sp_membarrier_off, no_membarrier);
-    race r = {.heap = open_heap("gc_bytes=0")};
+    race r = {.heap = open_heap(cleaner ? "gc_bytes=0" : "gc_bytes=4k")};
     atomic_store(&sp_membarrier_off, 0);
     pthread_t o[3], c;
-    pthread_create(&c, NULL, race_cleaner, &r);
+    if (cleaner) pthread_create(&c, NULL, race_cleaner, &r);
     for (int i = 0; i < 3; i++) pthread_create(&o[i], NULL, race_owner, &r);
     struct timespec ts = {RACE_MS / 1000, (RACE_MS % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     atomic_store(&r.stop, 1);
     for (int i = 0; i < 3; i++) pthread_join(o[i], NULL);
-    pthread_join(c, NULL);
+    if (cleaner) pthread_join(c, NULL);
     cr_assert_eq(atomic_load(&r.failed), 0, "an alloc failed");
     cr_assert_eq(atomic_load(&r.dup), 0, "%ld gets handed out a block someone held",
                  (long)atomic_load(&r.dup));
@@ -416,12 +418,17 @@ static void run_race(int no_membarrier)
 
 Test(syncpool_pool, fast_get_never_hands_out_a_block_cleanup_took, .timeout = 60)
 {
-    run_race(0);
+    run_race(0, 1);
+}
+
+Test(syncpool_pool, owners_running_cleanups_never_share_a_block, .timeout = 60)
+{
+    run_race(0, 0);
 }
 
 Test(syncpool_pool, without_membarrier_gets_exchange_and_stay_exact, .timeout = 60)
 {
-    run_race(1);
+    run_race(1, 1);
 }
 
 /* ---- check ---- */

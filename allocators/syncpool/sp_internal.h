@@ -115,9 +115,13 @@ size_t sp_deq_bytes(uint32_t n);
 #define SP_PAD 128
 #define SP_PRIV 2                   /* private slots per local (Go: 1), see syncpool.c */
 #define SP_LINE 64u                 /* data alignment of the buckets >= SP_ALIGN_FROM  */
+#ifndef SP_PAGE_FROM
 #define SP_PAGE_FROM 4096u          /* buckets >= this: base page-aligned, data at 64  */
+#endif
+#ifndef SP_ALIGN_FROM
 #define SP_ALIGN_FROM 1024u         /* (a memcpy/memset 16 bytes off a cache line costs
                                      * 20-30% at 1..16 KiB on this machine)            */
+#endif
 
 /* The 16-byte block header (keeps 16-byte alignment of the block behind it).
  * info = bucket index, or size << 8 | SP_LARGE; tag = salt ^ address ^ info. */
@@ -135,7 +139,8 @@ typedef struct sp_hdr {
 typedef struct sp_local {
     _Alignas(SP_PAD) _Atomic(void *) priv[SP_PRIV]; /* owner puts; owner or cleanup take */
     _Atomic int busy;               /* owner: 1 while its fast get touches priv             */
-    _Atomic int cleaning;           /* cleanup: 1 while it may take priv (owner: exchange)   */
+    _Atomic int cleaning;           /* 1: cleanup may take priv; 2: it is done, the owner's
+                                     * slow get resets it to 0; either: the owner exchanges */
     _Atomic int32_t tick;           /* owner: gets until the next report, 1..bucket ticks   */
     _Atomic uint64_t puts;          /* (the fast paths' fields share the first cache line)  */
     sp_chain shared;
@@ -284,6 +289,8 @@ static inline void sp_tick_get(sp_heap *h, sp_local *l, unsigned cls)
     atomic_store_explicit(&l->tick, t, memory_order_relaxed);
     if (sp_unlikely(t == 0)) sp_tick(h, l, cls);
 }
+/* syncpool.c: the calling thread's P of h, or -1 (it has none; it is not registered). */
+int sp_self_pid(const sp_heap *h);
 /* The process can use membarrier(PRIVATE_EXPEDITED) (registered once), and the test hook
  * below does not say otherwise. Can't fail. */
 int sp_membarrier_ready(void);

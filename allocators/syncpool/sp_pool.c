@@ -6,7 +6,8 @@
  *   local[p].priv           owner: load + store (put; get while cleaning == 0, under busy),
  *                           exchange (slow get); cleanup: exchange (busy == 0, cleaning == 1).
  *   local[p].busy           owner only; cleanup waits for 0.
- *   local[p].cleaning       cleanup only (under gc_lock); the owner's get reads it.
+ *   local[p].cleaning       cleanup sets 1, then 2 (under gc_lock); the owner's slow get turns
+ *                           2 into 0 (CAS); the owner's fast get reads it.
  *   local[p].tick           owner only (stats() reads it, racy).
  *   local[p].shared         owner: pushHead/popHead; any thread: popTail (steal, cleanup).
  *   victim[p].priv          cleanup (under gc_lock): exchange and store; any thread: exchange.
@@ -91,6 +92,12 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
     unsigned pid = e ? e->pid : 0;
     sp_local *l = e ? e->local + cls : NULL;
     void *x;
+    /* A cleanup is done with l's private slots: its owner (this thread) turns the fast get
+     * back on (no get of its own is running; a new cleanup's 1 is left alone). */
+    int done = 2;
+    if (l && atomic_load_explicit(&l->cleaning, memory_order_relaxed) == 2)
+        atomic_compare_exchange_strong_explicit(&l->cleaning, &done, 0, memory_order_acquire,
+                                                memory_order_relaxed);
 #if SP_STATS
 #define COUNT(f)                                                                   \
     do {                                                                           \
@@ -245,10 +252,19 @@ void sp_cleanup(sp_heap *h, int wait)
     else if (pthread_mutex_trylock(&h->gc_lock) != 0)
         return;
     unsigned n = atomic_load_explicit(&h->hw, memory_order_acquire);
-    if (h->asym) { /* owners' gets switch to the exchange before any private slot is taken */
+    /* Owners' gets switch to the exchange before any private slot is taken: cleaning = 1 on
+     * every local, then (when another thread owns a P: the caller's own gets are not running
+     * now, and a thread that takes a P after the fence below sees cleaning = 1) a barrier on
+     * every CPU running one of our threads. */
+    int others = 0;
+    if (h->asym) {
         for (size_t i = 0; i < (size_t)n * h->nb; i++)
             atomic_store_explicit(&h->local[i].cleaning, 1, memory_order_relaxed);
-        heavy_barrier();
+        atomic_thread_fence(memory_order_seq_cst);
+        int self = sp_self_pid(h);
+        for (unsigned p = 0; p < n && !others; p++)
+            others = (int)p != self && atomic_load_explicit(&h->procs[p].owned, memory_order_relaxed);
+        if (others) heavy_barrier();
     }
     for (unsigned cls = 0; cls < h->nb; cls++) {
         for (unsigned p = 0; p < n; p++) {
@@ -263,24 +279,20 @@ void sp_cleanup(sp_heap *h, int wait)
             /* 2. primary -> victim. Only the values present now move; a value an owner puts
              *    meanwhile stays primary (it was just used). The bound keeps a busy owner
              *    from holding cleanup here forever. */
-            if (h->asym) wait_not_busy(l);
+            if (others) wait_not_busy(l);
             for (unsigned k = 0; k < SP_PRIV; k++)
                 if ((x = atomic_exchange_explicit(&l->priv[k], NULL, memory_order_acquire)))
                     atomic_store_explicit(&v->priv[k], x, memory_order_release);
+            /* Done with l's slots: 2 keeps its owner on the slow path until the owner itself
+             * clears it (sp_get_slow), never 0 here: an owner that loaded a slot before the
+             * exchanges and reads cleaning only now must still see it set. */
+            if (h->asym) atomic_store_explicit(&l->cleaning, 2, memory_order_release);
             size_t grown = 0;
             for (long budget = 1L << 24; budget > 0 && (x = sp_chain_pop_tail(&l->shared));
                  budget--) {
                 if (sp_chain_push_head(&v->shared, x, &grown) != 0) sp_block_release(h, cls, x);
             }
             if (grown) atomic_fetch_add_explicit(&h->meta_bytes, grown, memory_order_relaxed);
-        }
-    }
-    if (h->asym) { /* owners back to plain gets, once none can still hold a load of a
-                    * private slot from before the exchanges above */
-        heavy_barrier();
-        for (size_t i = 0; i < (size_t)n * h->nb; i++) {
-            wait_not_busy(&h->local[i]);
-            atomic_store_explicit(&h->local[i].cleaning, 0, memory_order_release);
         }
     }
     atomic_store_explicit(&h->since_gc, 0, memory_order_relaxed);

@@ -56,7 +56,7 @@
  *   7. New(): a fresh block from the underlying allocator (a miss).
  *   Each get counts down its local's tick (the only count of a get on the fast path); at zero
  *   the local adds ticks to its gets and ticks x bucket size to the heap's count of bytes
- *   handed out (64 KiB a report, less for a small gc_bytes), and crossing the trigger runs a
+ *   handed out (256 KiB a report, less for a small gc_bytes), and crossing the trigger runs a
  *   cleanup. stats() adds the ticks not yet reported.
  * Free (put), the mirror:
  *   1. read the header: not ours -> refuse (count); large -> the underlying allocator.
@@ -74,14 +74,16 @@
  *   chains; a block is taken by exactly one exchange or CAS (see sp_pool.c), except the
  *   owner's fast get, which the handshake keeps apart from cleanup's exchanges:
  *     cleanup: cleaning = 1 on every local; membarrier(PRIVATE_EXPEDITED) (a full barrier on
- *              every CPU running one of our threads); per local: wait busy == 0, exchange the
- *              private slots; then membarrier again; per local: wait busy == 0, cleaning = 0.
- *     owner:   busy = 1; load slot; load cleaning (1: busy = 0, the slow path exchanges);
- *              store NULL; busy = 0.
- *   The first barrier makes an owner either see cleaning = 1 or have its busy = 1 seen; the
- *   second does the same for an owner that loaded a slot before the exchanges and would read
- *   cleaning after it is reset. Gets pay two plain stores, cleanups two system calls (~1 us).
- *   Without membarrier() (old kernel, seccomp) cleaning stays 1 and every get exchanges.
+ *              every CPU running one of our threads; skipped when no other thread owns a P:
+ *              one that takes a P later sees cleaning = 1); per local: wait busy == 0,
+ *              exchange the private slots, cleaning = 2 (done).
+ *     owner:   busy = 1; load slot; load cleaning (not 0: busy = 0, the slow path exchanges,
+ *              and turns a 2 back to 0); store NULL; busy = 0.
+ *   The barrier makes an owner either see cleaning = 1 or have its busy = 1 seen. Only the
+ *   owner clears cleaning, so an owner that loaded a slot before the exchanges and reads
+ *   cleaning after them still sees it set. Gets pay two plain stores and a load; a cleanup
+ *   one system call (~0.5 us) when other threads own Ps. Without membarrier() (old kernel,
+ *   seccomp) cleaning stays 1 and every get exchanges.
  * realloc: the same bucket returns p; large to large uses the underlying realloc.
  * alloc_aligned: align <= 16 is an ordinary get (every block is 16-aligned); larger
  *   alignments are one unpooled block of size + align + 32 from the underlying allocator,
@@ -212,6 +214,15 @@ static sp_tls_ent *cache_load(unsigned i)
     sp_mru.id = c->id;
     sp_mru.local = c->local;
     return c;
+}
+
+int sp_self_pid(const sp_heap *h)
+{
+    const sp_tls_ent *c = &sp_tls_cache[h->id & (SP_TLS_WAYS - 1)];
+    if (c->id == h->id) return (int)c->pid;
+    for (unsigned i = 0; tls_list && i < tls_list->n; i++)
+        if (tls_list->ent[i].id == h->id) return (int)tls_list->ent[i].pid;
+    return -1;
 }
 
 /* The calling thread's registration with h when it is in the 8-way cache (then it becomes
@@ -781,8 +792,9 @@ static void *sp_create(const char *options, char *err, size_t errlen)
         h->gc_bytes = o.gc_bytes;
     }
     /* Each local reports to the cleanup trigger every `quantum` bytes it hands out (ticks
-     * gets of its bucket): 64 KiB, or an eighth of a smaller gc_bytes. */
-    uint64_t quantum = (uint64_t)64 << 10;
+     * gets of its bucket): 256 KiB (its atomic add to the heap count is a locked instruction),
+     * or an eighth of a smaller gc_bytes. */
+    uint64_t quantum = (uint64_t)256 << 10;
     if (h->gc_mode == 1 && h->gc_bytes / 8 < quantum) quantum = h->gc_bytes / 8;
     for (unsigned b = 0; b < h->nb; b++) {
         uint64_t t = quantum / h->bucket[b].size;
