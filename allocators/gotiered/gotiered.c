@@ -387,7 +387,7 @@ static void *gotiered_alloc_aligned(void *heap, size_t align, size_t size)
         gt_mcache *mc = gt_mcache_get(h);
         return mc ? gt_mcache_alloc_counted(mc, c) : NULL;
     }
-    return gt_large_alloc(h, size, align);
+    return gt_large_alloc(h, size, align, NULL);
 }
 
 static void gotiered_thread_detach(void *heap) { gt_mcache_detach(heap); }
@@ -450,7 +450,10 @@ static int gotiered_stats(void *heap, al_stats *out)
     pthread_mutex_lock(&h->lock);
     uint64_t heap_sys = h->pages_total * GT_PAGE + h->huge_bytes;
     out->heap_sys = heap_sys;
-    out->heap_inuse = h->pages_inuse * GT_PAGE + h->huge_bytes;
+    uint64_t pcached = 0; /* free pages in the threads' page caches: idle, as in Go */
+    for (gt_mcache *mc = h->caches; mc; mc = mc->next)
+        pcached += gt_popcount(__atomic_load_n(&mc->pc.cache, __ATOMIC_RELAXED));
+    out->heap_inuse = (h->pages_inuse - pcached) * GT_PAGE + h->huge_bytes;
     out->heap_idle = heap_sys - out->heap_inuse;
     out->heap_released = h->pages_released * GT_PAGE;
     out->sys = h->arena_bytes + h->span_fix.sys + h->cache_fix.sys + h->tiny_fix.sys +
@@ -542,10 +545,37 @@ static int gotiered_check(void *heap, char *msg, size_t msglen)
     for (gt_arena *a = h->arenas; a; a = a->next) {
         if (gt_pages_check(a, msg, msglen)) goto out;
         total += GT_ARENA_PAGES - a->first_page;
+        uint64_t pcbits[GT_PAGE_WORDS] = {0}; /* pages of a in some thread's page cache */
+        for (gt_mcache *mc = h->caches; mc; mc = mc->next) {
+            uint64_t c = __atomic_load_n(&mc->pc.cache, __ATOMIC_RELAXED);
+            if (!mc->pc.arena) {
+                if (c) {
+                    snprintf(msg, msglen, "cache %p: page cache bits without an arena", (void *)mc);
+                    goto out;
+                }
+                continue;
+            }
+            if (mc->pc.arena != a) continue;
+            if (pcbits[mc->pc.word] & c) {
+                snprintf(msg, msglen, "arena %p: a page is in two page caches", (void *)a);
+                goto out;
+            }
+            pcbits[mc->pc.word] |= c;
+        }
         for (size_t i = 0; i < GT_ARENA_PAGES; i++) {
             int used = (a->alloc[i >> 6] >> (i & 63)) & 1;
+            int pcached = (pcbits[i >> 6] >> (i & 63)) & 1;
             released += (a->scav[i >> 6] >> (i & 63)) & 1;
             gt_span *s = a->spans[i];
+            if (pcached) {
+                if (!used || s || i < a->first_page) {
+                    snprintf(msg, msglen, "page %zu of arena %p is in a page cache but %s", i,
+                             (void *)a, !used ? "free in the page allocator" : "in a span");
+                    goto out;
+                }
+                inuse++;
+                continue;
+            }
             if (i < a->first_page) {
                 if (!used || s) {
                     snprintf(msg, msglen, "arena %p header page %zu not reserved", (void *)a, i);
@@ -560,7 +590,7 @@ static int gotiered_check(void *heap, char *msg, size_t msglen)
             }
             if (used && !s) {
                 snprintf(msg, msglen, "page %zu of arena %p in use but in no span (not in the "
-                         "page allocator either)", i, (void *)a);
+                         "page allocator nor in a page cache either)", i, (void *)a);
                 goto out;
             }
             if (!used) continue;

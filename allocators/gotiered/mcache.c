@@ -176,7 +176,7 @@ static void *refill(gt_mcache *mc, unsigned spc)
         slot_reset(sl, spc); /* first: never a slot pointing at a span it gave back */
         gt_central_uncache_span(h, s);
     }
-    s = gt_central_cache_span(h, spc);
+    s = gt_central_cache_span(h, spc, mc);
     if (!s) return NULL;
     if (!load_span(sl, s)) { /* cannot happen: cache_span returns spans with room */
         slot_reset(sl, spc); /* first: never a slot pointing at a span it gave back */
@@ -201,12 +201,13 @@ GT_NOINLINE void gt_reuse_trim(gt_mcache *mc, unsigned spc)
 }
 
 /* Large object of `size` (> 32 KiB, no alignment beyond a page): a cached span of the same
- * page count from the calling thread's cache, else the mheap. NULL when out of memory or when
+ * page count from the calling thread's cache, else the mheap (through the thread's page
+ * cache below 16 pages). NULL when out of memory or when
  * size is too big. */
 void *gt_mcache_large_alloc(gt_heap *h, size_t size)
 {
-    gt_mcache *mc;
-    if (size <= GT_LCACHE_MAXPG * GT_PAGE && (mc = gt_mcache_get(h))) {
+    gt_mcache *mc = gt_mcache_get(h);
+    if (mc && size <= GT_LCACHE_MAXPG * GT_PAGE) {
         size_t npages = (size + GT_PAGE - 1) >> GT_PAGE_SHIFT;
         gt_span *s = mc->lfree[npages];
         if (s) {
@@ -220,7 +221,7 @@ void *gt_mcache_large_alloc(gt_heap *h, size_t size)
             return (void *)s->base;
         }
     }
-    return gt_large_alloc(h, size, 0);
+    return gt_large_alloc(h, size, 0, mc);
 }
 
 /* Keep the freed large span s (not huge) in the calling thread's cache if it has one, s is
@@ -274,6 +275,7 @@ void gt_mcache_flush(gt_mcache *mc)
         slot_reset(sl, spc); /* first: never a slot pointing at a span it gave back */
         gt_central_uncache_span(h, s);
     }
+    gt_heap_flush_local(h, mc); /* page cache, span structs, bitmaps */
 }
 
 /* mc's statistics: its own counters plus every slot's counts times the class size. Any
@@ -312,6 +314,13 @@ static gt_mcache *mcache_new(gt_heap *h)
         mc->ntiny = mc->ntiny_free = 0;
         for (unsigned n = 0; n <= GT_LCACHE_MAXPG; n++) mc->lfree[n] = NULL;
         mc->lpages = 0;
+        mc->pc = (gt_pcache){0};
+        mc->sfree = NULL;
+        mc->nsfree = 0;
+        for (unsigned k = 0; k < GT_BITS_KINDS; k++) {
+            mc->bfree[k] = NULL;
+            mc->nbfree[k] = 0;
+        }
         mc->tiny_lim = h->tiny_lim;
         mc->free_reuse = h->free_reuse;
         mc->tiny_blk = 0;

@@ -87,9 +87,9 @@ static void file_full(gt_central *c, gt_span *s)
     }
 }
 
-/* A span of class spc with at least one free object, state CACHED, or NULL when out of
- * memory. */
-gt_span *gt_central_cache_span(gt_heap *h, unsigned spc)
+/* A span of class spc with at least one free object, state CACHED, for cache mc (a new span
+ * comes from mc's page cache), or NULL when out of memory. */
+gt_span *gt_central_cache_span(gt_heap *h, unsigned spc, gt_mcache *mc)
 {
     gt_central *c = &h->central[spc];
     GT_EVENT(h, central_refills, 1);
@@ -108,7 +108,7 @@ gt_span *gt_central_cache_span(gt_heap *h, unsigned spc)
     }
     pthread_mutex_unlock(c->lock);
     unsigned cls = spc == GT_TINY_SPC ? 2 : spc;
-    return gt_heap_alloc_span(h, gt_class_npages[cls], spc);
+    return gt_heap_alloc_span(h, gt_class_npages[cls], spc, mc);
 have:
     set_state(s, GT_SPAN_CACHED);
     pthread_mutex_unlock(c->lock);

@@ -202,6 +202,42 @@ void gt_pages_put(gt_arena *a, size_t i, size_t n)
     update(a, i, n);
 }
 
+/* Go's pageAlloc.allocToCache: the free pages of the first bitmap word with one, from the
+ * word of the search hint on (pages below the hint are all in use, so every free page of that
+ * word lies at or after it). Returns the pages taken (0: none free). Can't fail. */
+unsigned gt_pages_take_word(gt_arena *a, gt_pcache *pc)
+{
+    if (a->free_pages == 0) return 0;
+    for (unsigned w = a->search / 64; w < GT_PAGE_WORDS; w++) {
+        uint64_t free = ~a->alloc[w];
+        if (!free) continue;
+        pc->arena = a;
+        pc->word = w;
+        pc->scav = a->scav[w] & free;
+        __atomic_store_n(&pc->cache, free, __ATOMIC_RELAXED);
+        a->scav[w] &= ~free;
+        a->alloc[w] = ~UINT64_C(0);
+        unsigned n = gt_popcount(free);
+        a->free_pages -= n;
+        a->search = (w + 1) * 64; /* every page below is now in use */
+        update(a, (size_t)w * 64, 64);
+        return n;
+    }
+    return 0;
+}
+
+/* Can't fail. */
+void gt_pages_put_word(gt_arena *a, unsigned w, uint64_t pages, uint64_t scav)
+{
+    if (!pages) return;
+    a->alloc[w] &= ~pages;
+    a->scav[w] |= scav & pages;
+    a->free_pages += gt_popcount(pages);
+    size_t first = (size_t)w * 64 + (size_t)__builtin_ctzll(pages);
+    if (first < a->search) a->search = (uint32_t)first;
+    update(a, (size_t)w * 64, 64);
+}
+
 /* Returns pages released (madvise failures leave the pages marked unreleased). */
 size_t gt_pages_scavenge(gt_arena *a, size_t budget)
 {
