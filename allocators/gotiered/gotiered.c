@@ -524,9 +524,6 @@ static int check_list(gt_heap *h, unsigned spc, gt_span *l, unsigned state, char
         if (s->arena->spans[(s->base - (uintptr_t)s->arena) >> GT_PAGE_SHIFT] != s)
             FAIL("span %p: page map does not point back at it", (void *)s);
         if (check_span_bits(s, 0, msg, msglen)) return -1;
-        if (state == GT_SPAN_FULL && s->alloc_count != s->nelems)
-            FAIL("span %p in full list has %u of %u objects", (void *)s, s->alloc_count,
-                 s->nelems);
         if (state == GT_SPAN_PARTIAL && s->alloc_count >= s->nelems)
             FAIL("span %p in partial list is full", (void *)s);
         (void)h;
@@ -601,9 +598,22 @@ static int gotiered_check(void *heap, char *msg, size_t msglen)
                          "does not cover it", (void *)a, i, (void *)s);
                 goto out;
             }
-            if ((atomic_load(&s->st) & 0xff) == GT_SPAN_FREE) {
+            uint32_t st = atomic_load(&s->st);
+            if ((st & 0xff) == GT_SPAN_FREE) {
                 snprintf(msg, msglen, "page %zu maps to freed span %p", i, (void *)s);
                 goto out;
+            }
+            if ((st & 0xff) == GT_SPAN_FULL && pa == s->base) { /* full spans are in no list */
+                if (st != GT_ST(s->spc, GT_SPAN_FULL) || s->spc == 0) {
+                    snprintf(msg, msglen, "span %p: state %#x", (void *)s, (unsigned)st);
+                    goto out;
+                }
+                if (check_span_bits(s, 0, msg, msglen)) goto out;
+                if (s->alloc_count != s->nelems) {
+                    snprintf(msg, msglen, "full span %p has %u of %u objects", (void *)s,
+                             s->alloc_count, s->nelems);
+                    goto out;
+                }
             }
         }
     }
@@ -618,7 +628,7 @@ static int gotiered_check(void *heap, char *msg, size_t msglen)
         gt_central *c = &h->central[spc];
         if (check_list(h, spc, c->partial, GT_SPAN_PARTIAL, msg, msglen) ||
             check_list(h, spc, c->unswept, GT_SPAN_UNSWEPT, msg, msglen) ||
-            check_list(h, spc, c->full, GT_SPAN_FULL, msg, msglen))
+            check_list(h, spc, atomic_load(&c->notified), GT_SPAN_UNSWEPT, msg, msglen))
             goto out;
     }
     for (gt_mcache *mc = h->caches; mc; mc = mc->next) {

@@ -116,8 +116,8 @@ enum { /* span state (low byte of gt_span.st; the span class is in bits 8..15) *
     GT_SPAN_FREE = 0,  /* struct is in the fixalloc free list */
     GT_SPAN_CACHED,    /* owned by one mcache */
     GT_SPAN_PARTIAL,   /* in mcentral, swept, has free objects */
-    GT_SPAN_UNSWEPT,   /* in mcentral, has frees not folded in yet */
-    GT_SPAN_FULL,      /* in mcentral, swept, no free object */
+    GT_SPAN_UNSWEPT,   /* in mcentral's unswept list or notified stack: frees not folded in */
+    GT_SPAN_FULL,      /* swept, no free object, in no list (owned by mcentral) */
     GT_SPAN_LARGE,     /* one large object */
 };
 #define GT_ST(spc, state) (((uint32_t)(spc) << 8) | (uint32_t)(state))
@@ -270,7 +270,12 @@ typedef struct gt_central {
     pthread_mutex_t *lock; /* &heap.clock[spc % GT_NCLOCK].m */
     gt_span *partial;  /* swept, with free objects */
     gt_span *unswept;  /* frees pending (Go's partial/full unswept sets in one list) */
-    gt_span *full;     /* swept, no free object */
+    /* Lock-free parts (Go's spanSets are lock-free): full swept spans are in no list (state
+     * FULL); the first free on one moves it FULL -> UNSWEPT with a CAS and pushes it here (a
+     * Treiber stack, push only; drained into `unswept` under the lock). */
+    _Atomic(gt_span *) notified;
+    _Atomic unsigned avail; /* partial || unswept (written under the lock): 0 lets cache_span
+                             * skip the lock and grow at once */
     unsigned spc;
 } __attribute__((aligned(64))) gt_central;
 
