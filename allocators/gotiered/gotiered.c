@@ -206,6 +206,7 @@ static void *gotiered_create(const char *options, char *err, size_t errlen)
 {
     gt_opts o;
     if (opts_parse(&o, options, err, errlen)) return NULL;
+    gt_heap_geom_init();
     gt_heap *h = mmap(NULL, GT_HEAP_MAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                       -1, 0);
     if (h == MAP_FAILED) {

@@ -368,12 +368,14 @@ void gt_heap_free_span(gt_heap *h, gt_span *s);    /* takes the heap lock; can't
 void *gt_large_alloc(gt_heap *h, size_t size, size_t align, struct gt_mcache *mc); /* NULL: OOM or too big */
 void gt_large_free(gt_heap *h, gt_span *s);
 void gt_heap_unmap_all(gt_heap *h);
-int gt_heap_first_arena(gt_heap *h);               /* 0, or -1 when mmap fails */
+int gt_heap_first_arena(gt_heap *h);
+void gt_heap_geom_init(void);                      /* once per process; can't fail */               /* 0, or -1 when mmap fails */
 
 /* mcentral.c */
 void gt_central_init(gt_central *c, unsigned spc, pthread_mutex_t *lock);
 gt_span *gt_central_cache_span(gt_heap *h, unsigned spc, struct gt_mcache *mc); /* NULL: OOM */
-void gt_central_uncache_span(gt_heap *h, gt_span *s);
+/* swept: the caller swept s just now (skip the sweep). */
+void gt_central_uncache_span(gt_heap *h, gt_span *s, int swept);
 void gt_central_notify(gt_heap *h, gt_span *s, unsigned spc);
 void gt_central_sweep_all(gt_heap *h);
 /* Fold pending frees into alloc_bits; returns objects reclaimed. Caller owns s. */

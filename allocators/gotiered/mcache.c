@@ -168,19 +168,25 @@ static void *refill(gt_mcache *mc, unsigned spc)
                 return gt_mcache_alloc(mc, spc);
             }
         }
+        /* exhausted: every object went out through this cache or was allocated before
+         * (fold_cache without the popcounts) */
         s->widx = s->nwords;
-        fold_cache(sl);
+        for (unsigned w = 0; w < s->nwords; w++) s->alloc_bits[w] = gt_word_mask(s, w);
+        s->alloc_count = s->nelems;
+        sl->cache = 0;
         gt_span_sweep(h, s);
         unsigned nfree = s->nelems - s->alloc_count;
         if (nfree && nfree >= s->nelems / 4u && load_span(sl, s)) return gt_mcache_alloc(mc, spc);
-        slot_reset(sl, spc); /* first: never a slot pointing at a span it gave back */
-        gt_central_uncache_span(h, s);
+        /* first: never a slot pointing at a span it gave back (the reuse list is empty:
+         * allocation pops it before it comes here) */
+        sl->span = &gt_empty_span;
+        gt_central_uncache_span(h, s, 1);
     }
     s = gt_central_cache_span(h, spc, mc);
     if (!s) return NULL;
     if (!load_span(sl, s)) { /* cannot happen: cache_span returns spans with room */
         slot_reset(sl, spc); /* first: never a slot pointing at a span it gave back */
-        gt_central_uncache_span(h, s);
+        gt_central_uncache_span(h, s, 0);
         return NULL;
     }
     return gt_mcache_alloc(mc, spc);
@@ -273,7 +279,7 @@ void gt_mcache_flush(gt_mcache *mc)
         gt_span *s = sl->span;
         fold_cache(sl);
         slot_reset(sl, spc); /* first: never a slot pointing at a span it gave back */
-        gt_central_uncache_span(h, s);
+        gt_central_uncache_span(h, s, 0);
     }
     gt_heap_flush_local(h, mc); /* page cache, span structs, bitmaps */
 }

@@ -165,11 +165,12 @@ have:
 
 /* Take back a span from an mcache (its alloc_bits already include what the cache handed out).
  * The cache owns s until its state is published, so the sweep, a full span's filing and an
- * empty span's return to the mheap need no central lock; a partial span takes it. Can't fail. */
-void gt_central_uncache_span(gt_heap *h, gt_span *s)
+ * empty span's return to the mheap need no central lock; a partial span takes it. `swept`:
+ * the caller swept s just now (frees that land later are caught by file_full). Can't fail. */
+void gt_central_uncache_span(gt_heap *h, gt_span *s, int swept)
 {
     gt_central *c = &h->central[s->spc];
-    gt_span_sweep(h, s);
+    if (!swept) gt_span_sweep(h, s);
     if (s->alloc_count == s->nelems) {
         file_full(c, s);
         return;

@@ -70,12 +70,28 @@ int gt_heap_first_arena(gt_heap *h)
     return rc;
 }
 
-/* Bitmap words of a small span of class spc. Can't fail. */
-static unsigned span_nwords(unsigned spc)
+/* Geometry of a small span of each span class, computed once (the divisions stay off the
+ * span path): objects, bitmap words, bits_fix kind. */
+static struct {
+    uint16_t nelems, nwords;
+    uint8_t bkind;
+} spc_geom[GT_NSPC];
+static pthread_once_t geom_once = PTHREAD_ONCE_INIT;
+
+static void geom_init(void)
 {
-    unsigned c = spc == GT_TINY_SPC ? 2 : spc;
-    return ((unsigned)gt_class_npages[c] * (unsigned)GT_PAGE / gt_class_size[c] + 63u) / 64u;
+    for (unsigned spc = 1; spc < GT_NSPC; spc++) {
+        unsigned c = spc == GT_TINY_SPC ? 2 : spc;
+        unsigned n = (unsigned)gt_class_npages[c] * (unsigned)GT_PAGE / gt_class_size[c];
+        spc_geom[spc].nelems = (uint16_t)n;
+        spc_geom[spc].nwords = (uint16_t)((n + 63) / 64);
+        spc_geom[spc].bkind = (uint8_t)gt_bits_kind((n + 63) / 64);
+    }
 }
+
+/* create(): the geometry table, once per process. Can't fail. */
+void gt_heap_geom_init(void) { pthread_once(&geom_once, geom_init); }
+
 
 /* Geometry and empty bitmaps (block `bits`, from bits_fix) for a small span; poisons its
  * objects. Can't fail. */
@@ -84,10 +100,10 @@ static void span_init_small(gt_span *s, unsigned spc, uint64_t *bits)
     unsigned c = spc == GT_TINY_SPC ? 2 : spc;
     s->elemsize = gt_class_size[c];
     s->divmul = gt_class_divmul[c];
-    s->nelems = (uint16_t)(s->npages * GT_PAGE / s->elemsize);
-    s->nwords = (uint16_t)((s->nelems + 63) / 64);
+    s->nelems = spc_geom[spc].nelems;
+    s->nwords = spc_geom[spc].nwords;
     s->alloc_bits = bits;
-    s->freed = (_Atomic uint64_t *)(bits + (1u << gt_bits_kind(s->nwords)));
+    s->freed = (_Atomic uint64_t *)(bits + (1u << spc_geom[spc].bkind));
     for (unsigned w = 0; w < s->nwords; w++) { /* words past nwords are never read */
         s->alloc_bits[w] = 0;
         atomic_store_explicit(&s->freed[w], 0, memory_order_relaxed);
@@ -181,7 +197,7 @@ static int pc_refill_locked(gt_heap *h, gt_pcache *pc)
  * fails (the caller then takes the locked path, which reports out of memory). */
 static gt_span *span_local(gt_heap *h, gt_mcache *mc, size_t npages, unsigned spc)
 {
-    unsigned bk = spc ? gt_bits_kind(span_nwords(spc)) : 0;
+    unsigned bk = spc ? spc_geom[spc].bkind : 0;
     long i = pc_take(&mc->pc, npages);
     if (gt_unlikely(i < 0 || !mc->sfree || (spc && !mc->bfree[bk]))) {
         pthread_mutex_lock(&h->lock);
@@ -269,7 +285,7 @@ gt_span *gt_heap_alloc_span(gt_heap *h, size_t npages, unsigned spc, gt_mcache *
     gt_span *s = gt_fix_alloc(&h->span_fix);
     gt_tinyblk *tr = NULL;
     uint64_t *bits = NULL;
-    unsigned bk = spc ? gt_bits_kind(span_nwords(spc)) : 0;
+    unsigned bk = spc ? spc_geom[spc].bkind : 0;
     if (s && spc && !(bits = gt_mfix_alloc(&h->bits_fix, bk))) {
         gt_fix_free(&h->span_fix, s);
         s = NULL;
