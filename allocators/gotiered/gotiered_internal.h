@@ -210,6 +210,8 @@ typedef struct gt_pcache {
     uint32_t word;          /* pages [64 * word, 64 * word + 64) of arena */
     uint32_t pad;
     uint64_t cache;         /* bit i: page 64 * word + i is free and owned by this cache */
+    uint64_t pending;       /* pages taken out of `cache` for a span not set up yet (only
+                             * seen non-zero by a fork child's check: the fork came between) */
     uint64_t scav;          /* of the pages taken, those that were released to the OS */
 } gt_pcache;
 
@@ -221,9 +223,10 @@ size_t gt_pages_take(gt_arena *a, size_t i, size_t n);
 /* Mark [i, i+n) free. Can't fail. */
 void gt_pages_put(gt_arena *a, size_t i, size_t n);
 /* Go's allocToCache: every free page of the first bitmap word (64 pages) at or after the
- * search hint that has one, marked in use and moved into pc (pc.scav: which had been released,
- * their scav bits cleared); 0 when the arena has no free page, else the pages taken. */
-unsigned gt_pages_take_word(gt_arena *a, gt_pcache *pc);
+ * search hint that holds a run of n free pages, marked in use and moved into pc (pc.scav:
+ * which had been released, their scav bits cleared); 0 when there is none, else the pages
+ * taken. */
+unsigned gt_pages_take_word(gt_arena *a, gt_pcache *pc, size_t n);
 /* Put back the pages of bitmap word w in `pages` (free again), those in `scav` as released.
  * Can't fail. */
 void gt_pages_put_word(gt_arena *a, unsigned w, uint64_t pages, uint64_t scav);

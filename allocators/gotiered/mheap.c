@@ -157,7 +157,8 @@ static inline long pc_take(gt_pcache *pc, size_t n)
     if (!x) return -1;
     unsigned b = (unsigned)__builtin_ctzll(x);
     uint64_t run = (n == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << n) - 1)) << b;
-    __atomic_store_n(&pc->cache, c & ~run, __ATOMIC_RELAXED);
+    pc->pending = run; /* cleared (release) once the span maps the pages */
+    __atomic_store_n(&pc->cache, c & ~run, __ATOMIC_RELEASE);
     return (long)pc->word * 64 + b;
 }
 
@@ -174,17 +175,17 @@ static void pc_flush_locked(gt_heap *h, gt_pcache *pc)
     __atomic_store_n(&pc->cache, 0, __ATOMIC_RELAXED);
 }
 
-/* Refill pc with the free pages of the first 64-page group that has any (oldest arena first,
- * a new arena when all are full). Under the heap lock. 0, or -1 when no arena can be mapped. */
-static int pc_refill_locked(gt_heap *h, gt_pcache *pc)
+/* Refill pc with the free pages of the first 64-page group that has a run of npages (oldest
+ * arena first, a new arena when none has), after giving back what pc still holds. Under the heap lock. 0, or -1 when no arena can be mapped. */
+static int pc_refill_locked(gt_heap *h, gt_pcache *pc, size_t npages)
 {
     pc_flush_locked(h, pc);
     gt_arena *a;
     unsigned n = 0;
     for (a = h->arenas; a; a = a->next)
-        if ((n = gt_pages_take_word(a, pc))) break;
+        if ((n = gt_pages_take_word(a, pc, npages))) break;
     if (!n) {
-        if (!(a = arena_new(h)) || !(n = gt_pages_take_word(a, pc))) return -1;
+        if (!(a = arena_new(h)) || !(n = gt_pages_take_word(a, pc, npages))) return -1;
     }
     h->pages_inuse += n;
     h->pages_released -= gt_popcount(pc->scav);
@@ -215,12 +216,13 @@ static gt_span *span_local(gt_heap *h, gt_mcache *mc, size_t npages, unsigned sp
             mc->bfree[bk] = b;
             mc->nbfree[bk]++;
         }
-        if (i < 0 && pc_refill_locked(h, &mc->pc) == 0) i = pc_take(&mc->pc, npages);
+        if (i < 0 && pc_refill_locked(h, &mc->pc, npages) == 0) i = pc_take(&mc->pc, npages);
         pthread_mutex_unlock(&h->lock);
         if (i < 0 || !mc->sfree || (spc && !mc->bfree[bk])) {
             if (i >= 0) { /* give the run back to the cache */
                 uint64_t run = ((UINT64_C(1) << npages) - 1) << (i & 63);
                 __atomic_store_n(&mc->pc.cache, mc->pc.cache | run, __ATOMIC_RELAXED);
+                __atomic_store_n(&mc->pc.pending, 0, __ATOMIC_RELEASE);
             }
             return NULL;
         }
@@ -238,6 +240,7 @@ static gt_span *span_local(gt_heap *h, gt_mcache *mc, size_t npages, unsigned sp
         GT_STAT_INC(mc->bytes_alloc, npages * GT_PAGE);
     }
     span_setup(s, mc->pc.arena, (size_t)i, npages, spc, bits, NULL);
+    __atomic_store_n(&mc->pc.pending, 0, __ATOMIC_RELEASE); /* after the page map stores */
     GT_EVENT(h, spans_grown, 1);
     return s;
 }

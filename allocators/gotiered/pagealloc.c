@@ -111,6 +111,76 @@ static void update(gt_arena *a, size_t i, size_t n)
     a->maxrun = merge_max(a);
 }
 
+#define GT_WPC (GT_CHUNK_PAGES / 64) /* bitmap words per chunk */
+
+/* Free pages directly below page j (bitmap already updated): the partial word, then whole
+ * words, stepping over whole free chunks outside [c0, c1] by their summaries. Can't fail
+ * (the header pages are in use, so the walk stops in the arena). */
+static size_t free_below(const gt_arena *a, size_t j, unsigned c0, unsigned c1)
+{
+    if (j == 0) return 0;
+    size_t w = (j - 1) >> 6;
+    unsigned bit = (unsigned)((j - 1) & 63);
+    uint64_t x = a->alloc[w] << (63 - bit); /* pages w*64 .. j-1, on top */
+    if (x) return (size_t)__builtin_clzll(x);
+    size_t cnt = bit + 1;
+    while (w > 0) { /* pages below word w */
+        size_t c = w / GT_WPC - 1;
+        if (w % GT_WPC == 0 && (c < c0 || c > c1) && a->sum[c].start == GT_CHUNK_PAGES) {
+            cnt += GT_CHUNK_PAGES;
+            w -= GT_WPC;
+            continue;
+        }
+        uint64_t y = a->alloc[--w];
+        if (y) return cnt + (size_t)__builtin_clzll(y);
+        cnt += 64;
+    }
+    return cnt;
+}
+
+/* Free pages from page k up, as free_below. Can't fail. */
+static size_t free_above(const gt_arena *a, size_t k, unsigned c0, unsigned c1)
+{
+    if (k >= GT_ARENA_PAGES) return 0;
+    size_t w = k >> 6;
+    uint64_t x = a->alloc[w] >> (k & 63);
+    if (x) return (size_t)__builtin_ctzll(x);
+    size_t cnt = 64 - (k & 63);
+    for (w++; w < GT_PAGE_WORDS;) {
+        size_t c = w / GT_WPC;
+        if (w % GT_WPC == 0 && (c < c0 || c > c1) && a->sum[c].start == GT_CHUNK_PAGES) {
+            cnt += GT_CHUNK_PAGES;
+            w += GT_WPC;
+            continue;
+        }
+        uint64_t y = a->alloc[w++];
+        if (y) return cnt + (size_t)__builtin_ctzll(y);
+        cnt += 64;
+    }
+    return cnt;
+}
+
+/* After pages [i, i+n) were freed (bits cleared): they join their free neighbours in one run
+ * R; no other run changed. So each touched chunk's summary changes only by its part of R
+ * (start / end when R reaches its edge, max when longer), and the arena's longest run is
+ * max(maxrun, |R|): no chunk rescan, no merge of all 16 summaries (together ~400 instructions
+ * per free of a large span, this ~40). Can't fail. */
+static void update_put(gt_arena *a, size_t i, size_t n)
+{
+    unsigned c0 = (unsigned)(i / GT_CHUNK_PAGES), c1 = (unsigned)((i + n - 1) / GT_CHUNK_PAGES);
+    size_t lo = i - free_below(a, i, c0, c1), hi = i + n + free_above(a, i + n, c0, c1);
+    for (unsigned c = c0; c <= c1; c++) {
+        size_t clo = (size_t)c * GT_CHUNK_PAGES, chi = clo + GT_CHUNK_PAGES;
+        size_t ilo = lo > clo ? lo : clo, ihi = hi < chi ? hi : chi;
+        uint16_t len = (uint16_t)(ihi - ilo);
+        gt_sum *s = &a->sum[c];
+        if (ilo == clo) s->start = len;
+        if (ihi == chi) s->end = len;
+        if (len > s->max) s->max = len;
+    }
+    if (hi - lo > a->maxrun) a->maxrun = (uint32_t)(hi - lo);
+}
+
 /* Set (v=1) or clear bits [i, i+n). Can't fail. */
 static void set_range(uint64_t *b, size_t i, size_t n, int v)
 {
@@ -199,18 +269,27 @@ void gt_pages_put(gt_arena *a, size_t i, size_t n)
     set_range(a->alloc, i, n, 0);
     a->free_pages += (uint32_t)n;
     if (i < a->search) a->search = (uint32_t)i;
-    update(a, i, n);
+    update_put(a, i, n);
 }
 
-/* Go's pageAlloc.allocToCache: the free pages of the first bitmap word with one, from the
- * word of the search hint on (pages below the hint are all in use, so every free page of that
- * word lies at or after it). Returns the pages taken (0: none free). Can't fail. */
-unsigned gt_pages_take_word(gt_arena *a, gt_pcache *pc)
+/* Go's pageAlloc.allocToCache: the free pages of the first bitmap word with a run of n free
+ * pages inside it, from the word of the search hint on (pages below the hint are all in use,
+ * so every free page of that word lies at or after it). Go takes the first word with any free
+ * page and sends a request its cache cannot serve to the locked path; asking for a run of n
+ * keeps a leftover fragment from sending every later request of n pages there. Returns the
+ * pages taken (0: no such word). Can't fail. */
+unsigned gt_pages_take_word(gt_arena *a, gt_pcache *pc, size_t n)
 {
-    if (a->free_pages == 0) return 0;
+    if (a->free_pages < n || a->maxrun < n) return 0;
     for (unsigned w = a->search / 64; w < GT_PAGE_WORDS; w++) {
-        uint64_t free = ~a->alloc[w];
-        if (!free) continue;
+        const unsigned wpc = GT_CHUNK_PAGES / 64; /* words per chunk */
+        if (a->sum[w / wpc].max < n) { /* no run of n in this chunk: skip it */
+            w = (w / wpc) * wpc + wpc - 1;
+            continue;
+        }
+        uint64_t free = ~a->alloc[w], x = free;
+        for (size_t k = 1; k < n && x; k++) x &= free >> k;
+        if (!x) continue; /* no run of n inside this word */
         pc->arena = a;
         pc->word = w;
         pc->scav = a->scav[w] & free;
@@ -219,7 +298,7 @@ unsigned gt_pages_take_word(gt_arena *a, gt_pcache *pc)
         a->alloc[w] = ~UINT64_C(0);
         unsigned n = gt_popcount(free);
         a->free_pages -= n;
-        a->search = (w + 1) * 64; /* every page below is now in use */
+        if (a->search >= w * 64) a->search = (w + 1) * 64; /* every page below is in use */
         update(a, (size_t)w * 64, 64);
         return n;
     }
@@ -235,7 +314,7 @@ void gt_pages_put_word(gt_arena *a, unsigned w, uint64_t pages, uint64_t scav)
     a->free_pages += gt_popcount(pages);
     size_t first = (size_t)w * 64 + (size_t)__builtin_ctzll(pages);
     if (first < a->search) a->search = (uint32_t)first;
-    update(a, (size_t)w * 64, 64);
+    update(a, (size_t)w * 64, 64); /* several runs at once: the full recomputation */
 }
 
 /* Returns pages released (madvise failures leave the pages marked unreleased). */
