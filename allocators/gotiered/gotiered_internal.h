@@ -91,8 +91,8 @@ static inline unsigned gt_popcount(uint64_t x)
 #define GT_LCACHE_MAXPG 16     /* large spans of up to 16 pages (128 KiB) are cached per thread */
 #define GT_LCACHE_PAGES 128     /* at most 1 MiB of them per thread */
 #define GT_PCACHE_MAXPG 15      /* spans of < 64/4 pages come from the page cache (Go's rule) */
-#define GT_SCACHE_N 16          /* span structs a cache takes from span_fix at once */
-#define GT_BCACHE_N 8           /* span bitmap blocks of one kind it takes at once */
+#define GT_SCACHE_N 32          /* span structs a cache takes from span_fix at once (at most) */
+#define GT_BCACHE_N 32          /* span bitmap blocks of one kind it takes at once (at most) */
 #define GT_MAX_REQUEST ((size_t)1 << 44) /* 16 TiB: beyond this NULL, no mmap tried (npages fits 32 bits) */
 
 /* ---- size classes (sizeclasses.c, tables generated at build time) ---- */
@@ -321,6 +321,9 @@ typedef struct gt_mcache {
     gt_span *sfree;        /* free span structs (linked by base as in span_fix) */
     uint32_t nsfree;
     uint32_t nbfree[GT_BITS_KINDS];
+    /* refill batch sizes: start at 1 and double up to GT_SCACHE_N / GT_BCACHE_N, so a thread
+     * that makes few spans takes few structs (bufchurn steady: one span per class) */
+    uint8_t sbatch, bbatch[GT_BITS_KINDS];
     void *bfree[GT_BITS_KINDS]; /* free bitmap blocks per kind (linked by their first word) */
     _Atomic uint64_t nmalloc, nfree, bytes_alloc, bytes_freed;
 } gt_mcache;

@@ -323,9 +323,11 @@ static gt_mcache *mcache_new(gt_heap *h)
         mc->pc = (gt_pcache){0};
         mc->sfree = NULL;
         mc->nsfree = 0;
+        mc->sbatch = 1;
         for (unsigned k = 0; k < GT_BITS_KINDS; k++) {
             mc->bfree[k] = NULL;
             mc->nbfree[k] = 0;
+            mc->bbatch[k] = 1;
         }
         mc->tiny_lim = h->tiny_lim;
         mc->free_reuse = h->free_reuse;

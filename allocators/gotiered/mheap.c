@@ -202,19 +202,25 @@ static gt_span *span_local(gt_heap *h, gt_mcache *mc, size_t npages, unsigned sp
     long i = pc_take(&mc->pc, npages);
     if (gt_unlikely(i < 0 || !mc->sfree || (spc && !mc->bfree[bk]))) {
         pthread_mutex_lock(&h->lock);
-        while (mc->nsfree < GT_SCACHE_N) {
-            gt_span *s = gt_fix_alloc(&h->span_fix);
-            if (!s) break;
-            s->base = (uintptr_t)mc->sfree;
-            mc->sfree = s;
-            mc->nsfree++;
+        if (!mc->sfree) {
+            while (mc->nsfree < mc->sbatch) {
+                gt_span *s = gt_fix_alloc(&h->span_fix);
+                if (!s) break;
+                s->base = (uintptr_t)mc->sfree;
+                mc->sfree = s;
+                mc->nsfree++;
+            }
+            if (mc->sbatch < GT_SCACHE_N) mc->sbatch *= 2;
         }
-        while (spc && mc->nbfree[bk] < GT_BCACHE_N) {
-            void *b = gt_mfix_alloc(&h->bits_fix, bk);
-            if (!b) break;
-            *(void **)b = mc->bfree[bk];
-            mc->bfree[bk] = b;
-            mc->nbfree[bk]++;
+        if (spc && !mc->bfree[bk]) {
+            while (mc->nbfree[bk] < mc->bbatch[bk]) {
+                void *b = gt_mfix_alloc(&h->bits_fix, bk);
+                if (!b) break;
+                *(void **)b = mc->bfree[bk];
+                mc->bfree[bk] = b;
+                mc->nbfree[bk]++;
+            }
+            if (mc->bbatch[bk] < GT_BCACHE_N) mc->bbatch[bk] *= 2;
         }
         if (i < 0 && pc_refill_locked(h, &mc->pc, npages) == 0) i = pc_take(&mc->pc, npages);
         pthread_mutex_unlock(&h->lock);
