@@ -111,51 +111,53 @@ static void update(gt_arena *a, size_t i, size_t n)
     a->maxrun = merge_max(a);
 }
 
-#define GT_WPC (GT_CHUNK_PAGES / 64) /* bitmap words per chunk */
-
-/* Free pages directly below page j (bitmap already updated): the partial word, then whole
- * words, stepping over whole free chunks outside [c0, c1] by their summaries. Can't fail
- * (the header pages are in use, so the walk stops in the arena). */
-static size_t free_below(const gt_arena *a, size_t j, unsigned c0, unsigned c1)
+/* Free pages directly below page j, the first page of a range just freed in chunk c0 (its
+ * bits already cleared; every summary still as before the free, which only differs on the
+ * freed range). Inside c0: the old summary's `start` when the free run at the chunk start
+ * reaches j (the common case of neighbouring frees), else a word-at-a-time walk that stops at
+ * a page in use within the chunk; then whole chunks below: a free one adds 512 pages, the
+ * first other one its `end`. Can't fail (the header pages are in use). */
+static size_t free_below(const gt_arena *a, size_t j, unsigned c0)
 {
-    if (j == 0) return 0;
-    size_t w = (j - 1) >> 6;
-    unsigned bit = (unsigned)((j - 1) & 63);
-    uint64_t x = a->alloc[w] << (63 - bit); /* pages w*64 .. j-1, on top */
-    if (x) return (size_t)__builtin_clzll(x);
-    size_t cnt = bit + 1;
-    while (w > 0) { /* pages below word w */
-        size_t c = w / GT_WPC - 1;
-        if (w % GT_WPC == 0 && (c < c0 || c > c1) && a->sum[c].start == GT_CHUNK_PAGES) {
-            cnt += GT_CHUNK_PAGES;
-            w -= GT_WPC;
-            continue;
+    size_t clo = (size_t)c0 * GT_CHUNK_PAGES;
+    if (j > clo) {
+        if (clo + a->sum[c0].start != j) { /* a page in use in [clo, j): walk down to it */
+            size_t w = (j - 1) >> 6, cnt;
+            unsigned bit = (unsigned)((j - 1) & 63);
+            uint64_t x = a->alloc[w] << (63 - bit); /* pages w*64 .. j-1, on top */
+            if (x) return (size_t)__builtin_clzll(x);
+            for (cnt = bit + 1; !a->alloc[--w]; cnt += 64) {}
+            return cnt + (size_t)__builtin_clzll(a->alloc[w]);
         }
-        uint64_t y = a->alloc[--w];
-        if (y) return cnt + (size_t)__builtin_clzll(y);
-        cnt += 64;
+    }
+    size_t cnt = j - clo;
+    for (unsigned c = c0; c > 0; c--) {
+        const gt_sum *s = &a->sum[c - 1];
+        if (s->start != GT_CHUNK_PAGES) return cnt + s->end;
+        cnt += GT_CHUNK_PAGES;
     }
     return cnt;
 }
 
-/* Free pages from page k up, as free_below. Can't fail. */
-static size_t free_above(const gt_arena *a, size_t k, unsigned c0, unsigned c1)
+/* Free pages from page k up, k just past a range freed whose last page is in chunk c1; as
+ * free_below, mirrored. Can't fail. */
+static size_t free_above(const gt_arena *a, size_t k, unsigned c1)
 {
-    if (k >= GT_ARENA_PAGES) return 0;
-    size_t w = k >> 6;
-    uint64_t x = a->alloc[w] >> (k & 63);
-    if (x) return (size_t)__builtin_ctzll(x);
-    size_t cnt = 64 - (k & 63);
-    for (w++; w < GT_PAGE_WORDS;) {
-        size_t c = w / GT_WPC;
-        if (w % GT_WPC == 0 && (c < c0 || c > c1) && a->sum[c].start == GT_CHUNK_PAGES) {
-            cnt += GT_CHUNK_PAGES;
-            w += GT_WPC;
-            continue;
+    size_t chi = (size_t)(c1 + 1) * GT_CHUNK_PAGES;
+    if (k < chi) {
+        if (chi - a->sum[c1].end != k) { /* a page in use in [k, chi): walk up to it */
+            size_t w = k >> 6, cnt;
+            uint64_t x = a->alloc[w] >> (k & 63);
+            if (x) return (size_t)__builtin_ctzll(x);
+            for (cnt = 64 - (k & 63); !a->alloc[++w]; cnt += 64) {}
+            return cnt + (size_t)__builtin_ctzll(a->alloc[w]);
         }
-        uint64_t y = a->alloc[w++];
-        if (y) return cnt + (size_t)__builtin_ctzll(y);
-        cnt += 64;
+    }
+    size_t cnt = chi - k;
+    for (unsigned c = c1 + 1; c < GT_NCHUNK; c++) {
+        const gt_sum *s = &a->sum[c];
+        if (s->start != GT_CHUNK_PAGES) return cnt + s->start;
+        cnt += GT_CHUNK_PAGES;
     }
     return cnt;
 }
@@ -164,11 +166,11 @@ static size_t free_above(const gt_arena *a, size_t k, unsigned c0, unsigned c1)
  * R; no other run changed. So each touched chunk's summary changes only by its part of R
  * (start / end when R reaches its edge, max when longer), and the arena's longest run is
  * max(maxrun, |R|): no chunk rescan, no merge of all 16 summaries (together ~400 instructions
- * per free of a large span, this ~40). Can't fail. */
+ * per free of a large span, this a few dozen). Can't fail. */
 static void update_put(gt_arena *a, size_t i, size_t n)
 {
     unsigned c0 = (unsigned)(i / GT_CHUNK_PAGES), c1 = (unsigned)((i + n - 1) / GT_CHUNK_PAGES);
-    size_t lo = i - free_below(a, i, c0, c1), hi = i + n + free_above(a, i + n, c0, c1);
+    size_t lo = i - free_below(a, i, c0), hi = i + n + free_above(a, i + n, c1);
     for (unsigned c = c0; c <= c1; c++) {
         size_t clo = (size_t)c * GT_CHUNK_PAGES, chi = clo + GT_CHUNK_PAGES;
         size_t ilo = lo > clo ? lo : clo, ihi = hi < chi ? hi : chi;
