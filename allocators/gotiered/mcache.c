@@ -16,8 +16,10 @@
  * when the thread exits (pthread key destructor), on thread_detach, and at its first call
  * after a collect; entries of heaps that died are dropped without being touched (the registry,
  * under its lock, says which heaps are alive).
- * The cache also keeps freed large spans of up to 16 pages (lfree, 1 MiB at most), given back
- * with the rest on flush.
+ * The cache also keeps freed large spans of up to 16 pages (lfree, 1 MiB at most), a page
+ * cache and spare span structs and bitmap blocks (mheap.c, span_local), all given back with
+ * the rest on flush. A span that runs out is handed back without a central lock when it is
+ * full (state FULL, in no list) or empty (to the mheap); see mcentral.c.
  *
  * Invariants: slot.span == &gt_empty_span  =>  slot.cache == 0;
  *   for a cached span s: objects handed out by this cache from s = popcount(mask(w) & ~cache)

@@ -3,8 +3,18 @@
  * allocator (pagealloc.c), large objects as whole spans, and huge objects (more pages than an
  * arena holds) in an arena of their own that is unmapped when the object is freed.
  *
+ * Go's allocSpan with a P (span_local): a span of fewer than 16 pages for a thread with a
+ * cache takes its pages from the thread's page cache (Go's pageCache: one 64-page word of the
+ * page bitmap, taken whole under the heap lock by gt_pages_take_word) and its span struct and
+ * bitmap block from the thread's free lists (Go's P.mspancache), without the heap lock; only
+ * a refill takes it, once per batch. Cached pages are in use for the page allocator and belong
+ * to no span; gt_heap_flush_local gives pages, structs and bitmaps back (cache flush: collect,
+ * thread exit, thread_detach). Freed spans go straight back to the page allocator (heap
+ * lock), as in Go.
+ *
  * Invariants (under the heap lock):
- *   pages_inuse == sum over normal-arena spans of npages;
+ *   pages_inuse == sum over normal-arena spans of npages + sum over caches of |pc.cache|
+ *                  (+ |pc.pending| while a thread maps a span: 0 whenever it is not running);
  *   pages_total == sum over normal arenas of (8192 - header pages);
  *   pages_total - pages_inuse == sum of arena free_pages;   pages_released == popcount(scav);
  *   spans[p] == s  <=>  page p lies in span s (huge arenas: only the object's first page).

@@ -8,7 +8,11 @@
  * ascending hint addresses; mmap here gives descending ones, so creation order stands in). A search skips arenas whose maxrun is too small, walks chunk summaries carrying the
  * free run across chunk borders, and scans bits only inside the one chunk that holds the run.
  * Freeing clears bits, so freed neighbours merge implicitly: there is no free list to coalesce.
+ * A free updates the summaries from the one run it creates (its neighbours found through the
+ * old summaries, or a short word walk) instead of rescanning the chunk and merging all 16.
  * A second bitmap `scav` marks free pages already returned to the OS (the scavenger's).
+ * gt_pages_take_word / gt_pages_put_word move a whole bitmap word's free pages into and out of
+ * a thread's page cache (Go's allocToCache; mheap.c).
  *
  * Invariants (per arena, checked by gt_pages_check):
  *   sum[c] == summary(alloc bits of chunk c);   maxrun == merge(sum[0..15]);
