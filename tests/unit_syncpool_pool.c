@@ -336,6 +336,94 @@ Test(syncpool_pool, more_threads_than_p_slots, .timeout = 120)
     run_churn("procs=2,gc_bytes=64k");
 }
 
+/* Owners take and return blocks while another thread runs cleanups back to back: every get
+ * must hand out a block nobody else holds. The owner's fast get takes a private slot with a
+ * plain load and store (no exchange) under the busy/cleaning handshake with cleanup; a
+ * mistake there hands one block to the owner and to the victim cache at once. Each holder
+ * marks its block with a compare-and-swap, so a second holder is seen at once. Also without
+ * membarrier() (owners then always exchange). */
+#ifdef __SANITIZE_THREAD__
+#define RACE_MS 300
+#else
+#define RACE_MS 800
+#endif
+#define RACE_HELD 0x5ca1ab1eu
+typedef struct race {
+    void *heap;
+    _Atomic int stop;
+    _Atomic long dup, gets, failed;
+} race;
+
+static void *race_owner(void *a)
+{
+    race *r = a;
+    void *held[3];
+    while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+        for (int k = 0; k < 3; k++) {
+            held[k] = B->alloc(r->heap, 64);
+            if (!held[k]) {
+                atomic_fetch_add(&r->failed, 1);
+                continue;
+            }
+            /* a pooled block holds 0 here, a fresh one whatever malloc left: never HELD */
+            if (atomic_exchange((_Atomic uint32_t *)held[k], RACE_HELD) == RACE_HELD)
+                atomic_fetch_add(&r->dup, 1);
+        }
+        for (int k = 0; k < 3; k++) {
+            if (!held[k]) continue;
+            atomic_store((_Atomic uint32_t *)held[k], 0);
+            B->free(r->heap, held[k], 64);
+        }
+        atomic_fetch_add_explicit(&r->gets, 3, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+static void *race_cleaner(void *a)
+{
+    race *r = a;
+    while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) B->collect(r->heap);
+    return NULL;
+}
+
+static void run_race(int no_membarrier)
+{
+    atomic_store(&sp_membarrier_off, no_membarrier);
+    race r = {.heap = open_heap("gc_bytes=0")};
+    atomic_store(&sp_membarrier_off, 0);
+    pthread_t o[3], c;
+    pthread_create(&c, NULL, race_cleaner, &r);
+    for (int i = 0; i < 3; i++) pthread_create(&o[i], NULL, race_owner, &r);
+    struct timespec ts = {RACE_MS / 1000, (RACE_MS % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    atomic_store(&r.stop, 1);
+    for (int i = 0; i < 3; i++) pthread_join(o[i], NULL);
+    pthread_join(c, NULL);
+    cr_assert_eq(atomic_load(&r.failed), 0, "an alloc failed");
+    cr_assert_eq(atomic_load(&r.dup), 0, "%ld gets handed out a block someone held",
+                 (long)atomic_load(&r.dup));
+    cr_assert_gt(atomic_load(&r.gets), 1000, "the owners hardly ran");
+    assert_check(r.heap, "after the race");
+    if (SP_STATS) {
+        al_stats s = stats_of(r.heap);
+        cr_assert_gt(s.num_gc, 10, "the cleaner hardly ran");
+        cr_assert_eq(s.pool_gets, (uint64_t)atomic_load(&r.gets), "gets %llu, stats say %llu",
+                     (unsigned long long)atomic_load(&r.gets),
+                     (unsigned long long)s.pool_gets);
+    }
+    B->destroy(r.heap);
+}
+
+Test(syncpool_pool, fast_get_never_hands_out_a_block_cleanup_took, .timeout = 60)
+{
+    run_race(0);
+}
+
+Test(syncpool_pool, without_membarrier_gets_exchange_and_stay_exact, .timeout = 60)
+{
+    run_race(1);
+}
+
 /* ---- check ---- */
 
 Test(syncpool_pool, check_finds_a_block_in_two_places)

@@ -127,11 +127,20 @@ typedef struct sp_hdr {
 } sp_hdr;
 
 /* Go's poolLocal: one per (P, bucket), padded to 128 bytes against false sharing. The
- * counters are written by the owning thread only (plain load+store), read by stats(). */
+ * counters are written by the owning thread only (plain load+store), read by stats().
+ * busy/cleaning: the handshake that lets the owner take a private slot with a plain load and
+ * store while cleanup may empty the slot from another thread (see "Cleanup" in syncpool.c).
+ * tick: gets left before this local reports bucket-size x ticks bytes to the cleanup trigger
+ * (and adds ticks to gets): the fast path's only count of a get. */
 typedef struct sp_local {
     _Alignas(SP_PAD) _Atomic(void *) priv[SP_PRIV]; /* owner puts; owner or cleanup take */
+    _Atomic int busy;               /* owner: 1 while its fast get touches priv             */
+    _Atomic int cleaning;           /* cleanup: 1 while it may take priv (owner: exchange)   */
+    _Atomic int32_t tick;           /* owner: gets until the next report, 1..bucket ticks   */
+    _Atomic uint64_t puts;          /* (the fast paths' fields share the first cache line)  */
     sp_chain shared;
-    _Atomic uint64_t gets, puts, misses, steals, victim_hits; /* hits = gets - misses */
+    _Atomic uint64_t gets;          /* gets up to the last report; + ticks - tick = all     */
+    _Atomic uint64_t misses, steals, victim_hits; /* hits = gets - misses */
 } sp_local;
 
 typedef struct sp_proc {            /* one P slot */
@@ -140,6 +149,7 @@ typedef struct sp_proc {            /* one P slot */
 
 typedef struct sp_bucket {          /* heap-level per-bucket counters (slow paths only) */
     size_t size;
+    int32_t ticks;                  /* gets per report to the cleanup trigger (>= 1)  */
     size_t off;                     /* block base -> user pointer: SP_HDR or SP_LINE   */
     size_t gross;                   /* bytes of a block from the underlying allocator  */
     _Atomic uint64_t dropped;       /* blocks given back to the underlying allocator */
@@ -151,10 +161,13 @@ typedef struct sp_heap {
     uint64_t id;                    /* unique per heap for the life of the process  */
     uint64_t salt;                  /* header tag key                                */
     size_t min_size, max_size;      /* smallest and largest bucket                   */
+    size_t cls_or;                  /* bucket of n <= max: bsr((n-1) | cls_or) - cls_base */
+    unsigned cls_base;
+    unsigned put_nb;                /* free's fast path takes info < put_nb: nb, 0 if zero */
     unsigned min_shift;             /* log2(min_size)                                */
     unsigned nb;                    /* buckets                                       */
     int zero;                       /* zero blocks on put                            */
-    uint64_t pace_quantum;          /* per-thread bytes before the trigger is checked */
+    int asym;                       /* cleanup has membarrier(): owners' gets need no RMW */
     sp_local *local;                /* [maxp * nb]: P p, bucket b at p * nb + b       */
     sp_local *victim;               /* [maxp * nb]                                   */
     sp_proc *procs;                 /* [maxp]                                        */
@@ -187,15 +200,12 @@ typedef struct sp_heap {
 typedef struct sp_tls_ent {
     uint64_t id;                    /* heap id, 0 = empty                             */
     sp_local *local;                /* heap->local + pid * nb                          */
-    uint64_t pace;                  /* bytes handed out not yet added to since_gc      */
     unsigned pid;
 } sp_tls_ent;
 
-extern _Thread_local sp_tls_ent sp_tls_cache[SP_TLS_WAYS];
-
 static inline uint64_t sp_tag(const sp_heap *h, const sp_hdr *hd, uint64_t info)
 {
-    return h->salt ^ (uint64_t)(uintptr_t)hd ^ (info * UINT64_C(0x9e3779b97f4a7c15));
+    return h->salt ^ (uint64_t)(uintptr_t)hd ^ info;
 }
 
 static inline void sp_hdr_set(const sp_heap *h, void *base, uint64_t info)
@@ -238,8 +248,8 @@ static inline void sp_debug_out(const void *p, size_t n, int pooled)
 
 /* Every call into the underlying allocator goes between these two when h->gated: an
  * underlying allocator that does not survive fork() by itself (no atfork entry: a backend's
- * own locks; or gcc 12's AddressSanitizer allocator, which replaces glibc's fork-safe malloc
- * and takes no lock around fork) is then never inside a call from syncpool when fork() copies
+ * own locks; or gcc 12's AddressSanitizer and ThreadSanitizer allocators, which replace
+ * glibc's fork-safe malloc and take no lock around fork) is then never inside a call from syncpool when fork() copies
  * the process: atfork(PREPARE) takes the gate for writing. Not on the fast path (misses,
  * drops, large blocks only). Can't fail. */
 static inline void sp_under_enter(sp_heap *h)
@@ -265,8 +275,21 @@ void sp_block_release(sp_heap *h, unsigned cls, void *p);
 void sp_cleanup(sp_heap *h, int wait);
 /* Count add bytes handed out; run a cleanup when the trigger is crossed. Can't fail. */
 void sp_pace_add(sp_heap *h, uint64_t add);
-/* Add e->pace to the heap's count and run a cleanup when the trigger is crossed. Can't fail. */
-void sp_pace_flush(sp_heap *h, sp_tls_ent *e);
+/* Local l of bucket cls ran out of ticks: count its gets and bytes, reload. Can't fail. */
+void sp_tick(sp_heap *h, sp_local *l, unsigned cls);
+/* One get counted on l (the owner's): the tick, and the report when it runs out. Can't fail. */
+static inline void sp_tick_get(sp_heap *h, sp_local *l, unsigned cls)
+{
+    int32_t t = atomic_load_explicit(&l->tick, memory_order_relaxed) - 1;
+    atomic_store_explicit(&l->tick, t, memory_order_relaxed);
+    if (sp_unlikely(t == 0)) sp_tick(h, l, cls);
+}
+/* The process can use membarrier(PRIVATE_EXPEDITED) (registered once), and the test hook
+ * below does not say otherwise. Can't fail. */
+int sp_membarrier_ready(void);
+/* Tests: nonzero makes heaps created from now on behave as without membarrier() (owners'
+ * gets always exchange). */
+extern _Atomic int sp_membarrier_off;
 /* Owner leaving P e->pid: private slots go to the shared chains. Can't fail. */
 void sp_local_flush(sp_heap *h, sp_tls_ent *e);
 /* Quiescent: give every pooled block back and free the dequeues. Can't fail. */

@@ -3,20 +3,30 @@
  * the architecture comment there describes the whole backend.
  *
  * Who touches what (the concurrency contract of this file):
- *   local[p].priv           owner: load + store (put), exchange (get); cleanup: exchange.
+ *   local[p].priv           owner: load + store (put; get while cleaning == 0, under busy),
+ *                           exchange (slow get); cleanup: exchange (busy == 0, cleaning == 1).
+ *   local[p].busy           owner only; cleanup waits for 0.
+ *   local[p].cleaning       cleanup only (under gc_lock); the owner's get reads it.
+ *   local[p].tick           owner only (stats() reads it, racy).
  *   local[p].shared         owner: pushHead/popHead; any thread: popTail (steal, cleanup).
  *   victim[p].priv          cleanup (under gc_lock): exchange and store; any thread: exchange.
  *   victim[p].shared        cleanup is the only producer (pushHead, under gc_lock); any thread
  *                           popTail.
- * Every value is taken by exactly one exchange or one successful CAS, so a block is in at most
- * one place, and cleanup needs no stop-the-world: it is one more consumer of the primary and
- * the one producer of the victim cache.
+ * Every value is taken by exactly one exchange or one successful CAS, or by the owner's plain
+ * load + store while the busy/cleaning handshake (syncpool.c, "Cleanup") keeps cleanup out, so
+ * a block is in at most one place, and cleanup needs no stop-the-world: it is one more
+ * consumer of the primary and the one producer of the victim cache.
  */
 #include "sp_internal.h"
 
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* The local of P p, bucket cls, in arr (primary or victim). Can't fail. */
 static inline sp_local *local_at(sp_local *arr, const sp_heap *h, unsigned p, unsigned cls)
@@ -27,15 +37,17 @@ static inline sp_local *local_at(sp_local *arr, const sp_heap *h, unsigned p, un
 /* A block goes to the user (pooled: it came from a pool, else fresh from the underlying
  * allocator): unpoison it, debug fill, count the pace. Returns p; can't fail (a debug build
  * aborts on a write after put). */
-static inline void *hand_out(sp_heap *h, sp_tls_ent *e, unsigned cls, void *p, int pooled)
+static inline void *hand_out(sp_heap *h, sp_local *l, unsigned cls, void *p, int pooled)
 {
     SP_UNPOISON(p, h->bucket[cls].size);
     SP_DEBUG_OUT(p, h->bucket[cls].size, pooled);
     (void)pooled;
-    if (e) {
-        e->pace += h->bucket[cls].size;
-        if (sp_unlikely(e->pace >= h->pace_quantum)) sp_pace_flush(h, e);
+    if (l) {
+        sp_tick_get(h, l, cls);
     } else {
+#if SP_STATS
+        atomic_fetch_add_explicit(&h->bucket[cls].gets, 1, memory_order_relaxed);
+#endif
         sp_pace_add(h, h->bucket[cls].size);
     }
     return p;
@@ -88,18 +100,15 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
 #define COUNT(f) ((void)0)
 #endif
     (void)b;
-    /* 1. a private slot cleanup emptied between the fast path's load and exchange, or (no
-     *    cache entry) not looked at yet; 2. own shared. */
+    /* 1. a private slot the fast path did not take (cleanup was running, or the thread
+     *    was not registered yet): exchange, as cleanup may take it too; 2. own shared. */
     if (l) {
         x = NULL;
         for (unsigned k = 0; k < SP_PRIV && !x; k++)
             if (atomic_load_explicit(&l->priv[k], memory_order_relaxed))
                 x = atomic_exchange_explicit(&l->priv[k], NULL, memory_order_acquire);
         if (!x) x = sp_chain_pop_head(&l->shared);
-        if (x) {
-            COUNT(gets);
-            return hand_out(h, e, cls, x, 1);
-        }
+        if (x) return hand_out(h, l, cls, x, 1);
     }
     /* 3. steal: popTail from the other Ps, (pid + i + 1) % n. */
     for (unsigned i = 0; i < n; i++) {
@@ -107,9 +116,8 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
         if (l && q == pid) continue;
         x = sp_chain_pop_tail(&local_at(h->local, h, q, cls)->shared);
         if (x) {
-            COUNT(gets);
             COUNT(steals);
-            return hand_out(h, e, cls, x, 1);
+            return hand_out(h, l, cls, x, 1);
         }
     }
     /* 4. the victim cache: own victim private, then popTail across the victim shards. */
@@ -120,9 +128,8 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
             if (atomic_load_explicit(&v->priv[k], memory_order_relaxed))
                 x = atomic_exchange_explicit(&v->priv[k], NULL, memory_order_acquire);
         if (x) {
-            COUNT(gets);
             COUNT(victim_hits);
-            return hand_out(h, e, cls, x, 1);
+            return hand_out(h, l, cls, x, 1);
         }
     }
     for (unsigned i = 0; i < n; i++) {
@@ -131,18 +138,16 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
             x = atomic_exchange_explicit(&local_at(h->victim, h, (pid + i) % n, cls)->priv[k],
                                          NULL, memory_order_acquire);
         if (x) {
-            COUNT(gets);
             COUNT(victim_hits);
-            return hand_out(h, e, cls, x, 1);
+            return hand_out(h, l, cls, x, 1);
         }
     }
     /* 5. New(): the underlying allocator. */
     x = block_new(h, cls);
     if (!x) return NULL; /* out of memory: not counted as a get */
-    COUNT(gets);
     COUNT(misses);
 #undef COUNT
-    return hand_out(h, e, cls, x, 0);
+    return hand_out(h, l, cls, x, 0);
 }
 
 void sp_put_slow(sp_heap *h, sp_tls_ent *e, unsigned cls, void *p)
@@ -186,6 +191,53 @@ void sp_local_flush(sp_heap *h, sp_tls_ent *e)
     }
 }
 
+/* membarrier(2) state of the process: 0 not tried, 1 registered, -1 unavailable. */
+static _Atomic int membarrier_state;
+_Atomic int sp_membarrier_off;
+
+int sp_membarrier_ready(void)
+{
+    if (atomic_load_explicit(&sp_membarrier_off, memory_order_relaxed)) return 0;
+    int st = atomic_load_explicit(&membarrier_state, memory_order_acquire);
+    if (st == 0) {
+        long r = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+        st = r >= 0 && (r & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+                     syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0
+                 ? 1
+                 : -1;
+        atomic_store_explicit(&membarrier_state, st, memory_order_release);
+    }
+    return st == 1;
+}
+
+/* The heavy side of the owners' busy/cleaning handshake: a full barrier on every CPU running
+ * a thread of this process, so each owner either sees cleaning = 1 at its next get or has its
+ * busy = 1 visible here. The registration survives fork (a child re-registers if the kernel
+ * says it must). Can't fail (aborts if the kernel refuses after it agreed at create: the
+ * handshake would be unsound). */
+static void heavy_barrier(void)
+{
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+    if (errno == EPERM &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+        return;
+    fprintf(stderr, "syncpool: membarrier(PRIVATE_EXPEDITED) failed: %s\n", strerror(errno));
+    abort();
+}
+
+/* Cleanup may take l's private slots once l's owner is outside its fast get; cleaning = 1 is
+ * visible to it (heavy_barrier ran), so its next gets exchange. Can't fail. */
+static void wait_not_busy(sp_local *l)
+{
+    for (unsigned spins = 0; atomic_load_explicit(&l->busy, memory_order_acquire); spins++) {
+        if (spins < 64)
+            __builtin_ia32_pause();
+        else
+            sched_yield();
+    }
+}
+
 void sp_cleanup(sp_heap *h, int wait)
 {
     if (wait)
@@ -193,6 +245,11 @@ void sp_cleanup(sp_heap *h, int wait)
     else if (pthread_mutex_trylock(&h->gc_lock) != 0)
         return;
     unsigned n = atomic_load_explicit(&h->hw, memory_order_acquire);
+    if (h->asym) { /* owners' gets switch to the exchange before any private slot is taken */
+        for (size_t i = 0; i < (size_t)n * h->nb; i++)
+            atomic_store_explicit(&h->local[i].cleaning, 1, memory_order_relaxed);
+        heavy_barrier();
+    }
     for (unsigned cls = 0; cls < h->nb; cls++) {
         for (unsigned p = 0; p < n; p++) {
             sp_local *v = local_at(h->victim, h, p, cls);
@@ -206,6 +263,7 @@ void sp_cleanup(sp_heap *h, int wait)
             /* 2. primary -> victim. Only the values present now move; a value an owner puts
              *    meanwhile stays primary (it was just used). The bound keeps a busy owner
              *    from holding cleanup here forever. */
+            if (h->asym) wait_not_busy(l);
             for (unsigned k = 0; k < SP_PRIV; k++)
                 if ((x = atomic_exchange_explicit(&l->priv[k], NULL, memory_order_acquire)))
                     atomic_store_explicit(&v->priv[k], x, memory_order_release);
@@ -215,6 +273,14 @@ void sp_cleanup(sp_heap *h, int wait)
                 if (sp_chain_push_head(&v->shared, x, &grown) != 0) sp_block_release(h, cls, x);
             }
             if (grown) atomic_fetch_add_explicit(&h->meta_bytes, grown, memory_order_relaxed);
+        }
+    }
+    if (h->asym) { /* owners back to plain gets, once none can still hold a load of a
+                    * private slot from before the exchanges above */
+        heavy_barrier();
+        for (size_t i = 0; i < (size_t)n * h->nb; i++) {
+            wait_not_busy(&h->local[i]);
+            atomic_store_explicit(&h->local[i].cleaning, 0, memory_order_release);
         }
     }
     atomic_store_explicit(&h->since_gc, 0, memory_order_relaxed);
@@ -239,11 +305,13 @@ void sp_pace_add(sp_heap *h, uint64_t add)
     if (since >= goal) sp_cleanup(h, 0);
 }
 
-void sp_pace_flush(sp_heap *h, sp_tls_ent *e)
+void sp_tick(sp_heap *h, sp_local *l, unsigned cls)
 {
-    uint64_t add = e->pace;
-    e->pace = 0;
-    sp_pace_add(h, add);
+    const sp_bucket *b = &h->bucket[cls];
+    atomic_store_explicit(&l->gets, atomic_load_explicit(&l->gets, memory_order_relaxed) +
+                          (uint64_t)b->ticks, memory_order_relaxed);
+    atomic_store_explicit(&l->tick, b->ticks, memory_order_relaxed);
+    sp_pace_add(h, (uint64_t)b->ticks * b->size);
 }
 
 void sp_pools_drain(sp_heap *h)

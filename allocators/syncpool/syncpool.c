@@ -17,7 +17,7 @@
  *            single bucket N rounded up to 16 (the lecture's FixedSizePool).
  *   block    what the pools hold: a 16-byte header + the bucket's bytes, obtained from the
  *            underlying allocator. The header {tag, info} records the bucket (info = index, or
- *            size << 8 | 0xff for a large block); tag = salt ^ address ^ hash(info), salt
+ *            size << 8 | 0xff for a large block); tag = salt ^ address ^ info, salt
  *            unique per heap. It is how free(p, 0) finds p's bucket (the lecture's cap(b)),
  *            and how a foreign or corrupt pointer is refused (never pooled; counted; `check`
  *            then fails). Cost: 16 bytes per block, counted in Sys and PoolBytesHeld.
@@ -30,27 +30,34 @@
  *            bucket: base = p - off, gross bytes from the underlying allocator.
  *   P        a slot a thread takes when it first uses the heap (Go's P; `procs`, default 64,
  *            per heap) and gives back on thread exit (pthread key destructor) or
- *            thread_detach. A thread finds its P through a per-thread 8-way cache keyed by the
- *            heap's unique id, behind a per-thread list of registrations (several heaps can
- *            exist; a destroyed heap's id never comes back).
+ *            thread_detach. A thread finds its P through its most recently used registration
+ *            (two TLS words: heap id, locals), then a per-thread 8-way cache keyed by the heap's
+ *            unique id, then a per-thread list of registrations (several heaps can exist; a
+ *            destroyed heap's id never comes back).
  *   local    Go's poolLocal, one per (P, bucket), 128 bytes: two private slots (Go has one;
  *            a second keeps two live blocks of one bucket, a request's body and its buffer,
  *            off the shared chain's atomics: -31 instructions per op on bufchurn 4 KiB), a
  *            shared poolChain (sp_ring.c: single-producer pushHead/popHead, any-thread
- *            popTail), and the owner's counters (hits = gets - misses, not counted).
+ *            popTail), the busy/cleaning handshake words, and the owner's counters (gets
+ *            through the tick, below; hits = gets - misses, not counted).
  *   victim   the same array again: what the last cleanup moved out of the primary locals.
  *
  * Allocation (get), each step amortising the next:
  *   1. size > max bucket: the underlying allocator, with a header (cold, noinline).
- *   2. bucket index: one clz. The thread's registration: one TLS load and compare.
- *   3. private slots: relaxed loads of slot 0 then 1, one exchange of the first non-empty
- *      one (cleanup may take it concurrently): the whole fast path, lock-free.
+ *   2. bucket index: one or + one bsr. The thread's registration: compare a TLS word with the
+ *      heap id, load the locals from the next one.
+ *   3. private slots: busy = 1, load slot 0 (else 1), check cleaning == 0, store NULL to the
+ *      slot, busy = 0: plain loads and stores, no atomic read-modify-write (an exchange here,
+ *      a locked instruction, cost 2-3 ns a get on this machine's EPYC and drained the store
+ *      buffer after every memcpy). Safe against cleanup by the handshake under Cleanup.
  *   4. own shared popHead (LIFO: cache-hot);
  *   5. steal: popTail from the other Ps, (pid+i+1)%n;
  *   6. victim: own victim private, then popTail across the victim shards;
  *   7. New(): a fresh block from the underlying allocator (a miss).
- *   Every bucket-size byte handed out adds to a per-thread pace; each 256 KiB (less for a small
- *   gc_bytes) it is added to the heap's count, and crossing the trigger runs a cleanup.
+ *   Each get counts down its local's tick (the only count of a get on the fast path); at zero
+ *   the local adds ticks to its gets and ticks x bucket size to the heap's count of bytes
+ *   handed out (64 KiB a report, less for a small gc_bytes), and crossing the trigger runs a
+ *   cleanup. stats() adds the ticks not yet reported.
  * Free (put), the mirror:
  *   1. read the header: not ours -> refuse (count); large -> the underlying allocator.
  *   2. zero=1: memset (the lecture does it on every Free; off by default, measure it; a
@@ -64,7 +71,17 @@
  *   heap)): under gc_lock, per bucket and P: free the victims to the underlying allocator,
  *   move primary private and shared into the victim shard. No stop-the-world: cleanup is one
  *   more consumer (exchange/popTail) of the primary and the sole producer of the victim
- *   chains; a block is taken by exactly one exchange or CAS (see sp_pool.c).
+ *   chains; a block is taken by exactly one exchange or CAS (see sp_pool.c), except the
+ *   owner's fast get, which the handshake keeps apart from cleanup's exchanges:
+ *     cleanup: cleaning = 1 on every local; membarrier(PRIVATE_EXPEDITED) (a full barrier on
+ *              every CPU running one of our threads); per local: wait busy == 0, exchange the
+ *              private slots; then membarrier again; per local: wait busy == 0, cleaning = 0.
+ *     owner:   busy = 1; load slot; load cleaning (1: busy = 0, the slow path exchanges);
+ *              store NULL; busy = 0.
+ *   The first barrier makes an owner either see cleaning = 1 or have its busy = 1 seen; the
+ *   second does the same for an owner that loaded a slot before the exchanges and would read
+ *   cleaning after it is reset. Gets pay two plain stores, cleanups two system calls (~1 us).
+ *   Without membarrier() (old kernel, seccomp) cleaning stays 1 and every get exchanges.
  * realloc: the same bucket returns p; large to large uses the underlying realloc.
  * alloc_aligned: align <= 16 is an ordinary get (every block is 16-aligned); larger
  *   alignments are one unpooled block of size + align + 32 from the underlying allocator,
@@ -93,8 +110,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
-_Thread_local sp_tls_ent sp_tls_cache[SP_TLS_WAYS];
+/* The thread's most recently used registration, first in line on the fast paths: its id and
+ * P's locals (two TLS loads, no index arithmetic). Behind it an 8-way cache of copies keyed by
+ * heap id, behind that the full list. Invariant: mru.id != 0 => the cache way of mru.id holds
+ * that registration. Heap ids are never reused, so a destroyed heap's entry cannot match. */
+static _Thread_local struct sp_mru {
+    uint64_t id;
+    sp_local *local;
+} sp_mru;
+static _Thread_local sp_tls_ent sp_tls_cache[SP_TLS_WAYS];
 
 #if SP_DEBUG
 void sp_debug_fail(const void *p, size_t n, size_t at, unsigned char got)
@@ -135,29 +163,21 @@ static sp_heap *live_find(uint64_t id)
     return NULL;
 }
 
-/* Give P e->pid of h back: private slots to the shared chains, pace to the heap. */
+/* Give P e->pid of h back: private slots to the shared chains. (Its locals keep their ticks
+ * for the next owner.) Can't fail. */
 static void proc_release(sp_heap *h, sp_tls_ent *e)
 {
     sp_local_flush(h, e);
-    if (e->pace) sp_pace_flush(h, e);
     atomic_store_explicit(&h->procs[e->pid].owned, 0, memory_order_release);
 }
 
-/* The cache copy of id written back into the list (pace lives in the cache copy). Can't
- * fail. */
-static void cache_writeback(uint64_t id)
-{
-    sp_tls_ent *c = &sp_tls_cache[id & (SP_TLS_WAYS - 1)];
-    if (c->id != id || !tls_list) return;
-    for (unsigned i = 0; i < tls_list->n; i++)
-        if (tls_list->ent[i].id == id) tls_list->ent[i] = *c;
-}
-
-/* Drop entry i of this thread's list (and its cache copy). Can't fail. */
+/* Drop entry i of this thread's list (and its cache copy and MRU). Can't fail. */
 static void list_remove(unsigned i)
 {
-    sp_tls_ent *c = &sp_tls_cache[tls_list->ent[i].id & (SP_TLS_WAYS - 1)];
-    if (c->id == tls_list->ent[i].id) c->id = 0;
+    uint64_t id = tls_list->ent[i].id;
+    sp_tls_ent *c = &sp_tls_cache[id & (SP_TLS_WAYS - 1)];
+    if (c->id == id) c->id = 0;
+    if (sp_mru.id == id) sp_mru.id = 0;
     tls_list->ent[i] = tls_list->ent[--tls_list->n];
 }
 
@@ -168,12 +188,12 @@ static void tls_exit(void *arg)
     tls_list = l;
     pthread_mutex_lock(&live_lock);
     for (unsigned i = 0; i < l->n; i++) {
-        cache_writeback(l->ent[i].id);
         sp_heap *h = live_find(l->ent[i].id);
         if (h) proc_release(h, &l->ent[i]);
     }
     pthread_mutex_unlock(&live_lock);
     memset(sp_tls_cache, 0, sizeof sp_tls_cache);
+    sp_mru.id = 0;
     tls_list = NULL;
     free(l);
 }
@@ -182,14 +202,26 @@ static void tls_exit(void *arg)
  * loses the exit-time flush). */
 static void tls_key_make(void) { pthread_key_create(&tls_key, tls_exit); }
 
-/* Load the list entry at i into its cache way (writing back the entry it evicts). Returns
- * the cache entry; can't fail. */
+/* Load the list entry at i into its cache way and make it the MRU. Returns the cache entry;
+ * can't fail. */
 static sp_tls_ent *cache_load(unsigned i)
 {
     uint64_t id = tls_list->ent[i].id;
     sp_tls_ent *c = &sp_tls_cache[id & (SP_TLS_WAYS - 1)];
-    if (c->id && c->id != id) cache_writeback(c->id);
     *c = tls_list->ent[i];
+    sp_mru.id = c->id;
+    sp_mru.local = c->local;
+    return c;
+}
+
+/* The calling thread's registration with h when it is in the 8-way cache (then it becomes
+ * the MRU), else NULL. Can't fail. */
+static inline sp_tls_ent *cache_find(const sp_heap *h)
+{
+    sp_tls_ent *c = &sp_tls_cache[h->id & (SP_TLS_WAYS - 1)];
+    if (c->id != h->id) return NULL;
+    sp_mru.id = c->id;
+    sp_mru.local = c->local;
     return c;
 }
 
@@ -235,7 +267,6 @@ __attribute__((noinline, cold)) static sp_tls_ent *tls_slow(sp_heap *h)
         e->id = h->id;
         e->pid = p;
         e->local = h->local + (size_t)p * h->nb;
-        e->pace = 0;
         res = cache_load(tls_list->n - 1);
         break;
     }
@@ -250,12 +281,17 @@ out:
 
 _Static_assert(SP_PRIV == 2, "the fast paths in sp_alloc and put_block look at two slots");
 
-/* Bucket index of a request of size <= max_size (0 for everything up to min_size, which
- * also covers fixed=). Can't fail. */
+/* Bucket index of a request of 1 <= size <= max_size: the log2 of size rounded up to a
+ * power of two, from min_size up (fixed=: always 0, cls_or then covers max_size - 1).
+ * One or, one bsr, one sub. Can't fail. */
 static inline unsigned bucket_of(const sp_heap *h, size_t size)
 {
-    if (size <= h->min_size) return 0;
-    return (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1)) - h->min_shift;
+    unsigned long long v = (unsigned long long)(size - 1) | h->cls_or;
+#if defined(__x86_64__)
+    return (unsigned)__bsrq((long long)v) - h->cls_base; /* gcc spells 63 - clz as 3 ops */
+#else
+    return (unsigned)(63 - __builtin_clzll(v)) - h->cls_base;
+#endif
 }
 
 /* A large block (size > max bucket) from the underlying allocator. NULL when huge or OOM. */
@@ -286,33 +322,47 @@ static void large_free(sp_heap *h, void *p, size_t size)
     atomic_fetch_sub_explicit(&h->large_live, size, memory_order_relaxed);
 }
 
-/* get for a thread whose registration is not in the cache. As sp_get_slow. */
-__attribute__((noinline, cold)) static void *get_no_cache(sp_heap *h, unsigned cls)
+/* get past the fast path: the registration from the cache or the list (registering the
+ * thread), then sp_get_slow. As sp_get_slow. */
+__attribute__((noinline, cold)) static void *get_slow(sp_heap *h, unsigned cls)
 {
-    return sp_get_slow(h, tls_slow(h), cls);
+    sp_tls_ent *e = cache_find(h);
+    return sp_get_slow(h, e ? e : tls_slow(h), cls);
+}
+
+/* alloc of size 0 (the smallest bucket) or of a large block. As sp_alloc. */
+__attribute__((noinline, cold)) static void *alloc_edge(sp_heap *h, size_t size)
+{
+    if (size == 0) return get_slow(h, 0);
+    return large_alloc(h, size);
 }
 
 /* vtable alloc (contract in allocator.h). NULL when huge or out of memory. */
 static void *sp_alloc(void *heap, size_t size)
 {
     sp_heap *h = heap;
-    if (sp_unlikely(size > h->max_size)) return large_alloc(h, size);
+    if (sp_unlikely(size - 1 >= h->max_size)) return alloc_edge(h, size); /* 0 or large */
     unsigned cls = bucket_of(h, size);
-    sp_tls_ent *e = &sp_tls_cache[h->id & (SP_TLS_WAYS - 1)];
-    if (sp_unlikely(e->id != h->id)) return get_no_cache(h, cls);
-    sp_local *l = e->local + cls;
-    /* The first non-empty private slot (the order puts fill them). */
-    _Atomic(void *) *slot = &l->priv[0];
-    void *x = atomic_load_explicit(slot, memory_order_relaxed);
-    if (x == NULL) x = atomic_load_explicit(++slot, memory_order_relaxed);
+    if (sp_unlikely(sp_mru.id != h->id)) return get_slow(h, cls);
+    sp_local *l = sp_mru.local + cls;
+    /* The owner's side of the handshake with cleanup: busy = 1, then (in program order, which
+     * cleanup's membarrier makes enough) read cleaning; while it is 0 no one else touches the
+     * private slots, so taking one is a load and a store, no exchange. */
+    atomic_store_explicit(&l->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    _Atomic(void *) *slot = &l->priv[0]; /* the first non-empty one: puts fill 0 first */
+    void *x = atomic_load_explicit(slot, memory_order_acquire);
+    if (x == NULL) x = atomic_load_explicit(++slot, memory_order_acquire);
     if (sp_unlikely(x == NULL) ||
-        sp_unlikely((x = atomic_exchange_explicit(slot, NULL, memory_order_acquire)) == NULL))
-        return sp_get_slow(h, e, cls);
-    SP_STAT_INC(l->gets);
-    size_t bs = h->bucket[cls].size;
-    if (sp_unlikely((e->pace += bs) >= h->pace_quantum)) sp_pace_flush(h, e);
-    SP_UNPOISON(x, bs);
-    SP_DEBUG_OUT(x, bs, 1);
+        sp_unlikely(atomic_load_explicit(&l->cleaning, memory_order_relaxed))) {
+        atomic_store_explicit(&l->busy, 0, memory_order_release);
+        return get_slow(h, cls);
+    }
+    atomic_store_explicit(slot, NULL, memory_order_relaxed);
+    atomic_store_explicit(&l->busy, 0, memory_order_release);
+    sp_tick_get(h, l, cls);
+    SP_UNPOISON(x, h->bucket[cls].size);
+    SP_DEBUG_OUT(x, h->bucket[cls].size, 1);
     return x;
 }
 
@@ -376,30 +426,38 @@ __attribute__((noinline, cold)) static void free_other(sp_heap *h, void *p, uint
     atomic_fetch_add_explicit(&h->rejected, 1, memory_order_relaxed);
 }
 
-/* put for a thread whose registration is not in the cache. Can't fail. */
-__attribute__((noinline, cold)) static void put_no_cache(sp_heap *h, unsigned cls, void *p)
+/* put past the MRU: the registration from the cache or the list (registering the thread),
+ * then sp_put_slow. Can't fail. */
+__attribute__((noinline, cold)) static void put_no_mru(sp_heap *h, unsigned cls, void *p)
 {
-    sp_tls_ent *e = tls_slow(h);
+    sp_tls_ent *e = cache_find(h);
+    if (!e) e = tls_slow(h);
 #if SP_STATS
     if (e) SP_STAT_INC(e->local[cls].puts);
 #endif
     sp_put_slow(h, e, cls, p);
 }
 
+/* The slow put of the fast path (both private slots full). Can't fail. */
+__attribute__((noinline)) static void put_full(sp_heap *h, unsigned cls, void *p)
+{
+    sp_put_slow(h, cache_find(h), cls, p);
+}
+
 /* The put of block p of bucket cls (its header already checked): debug fill, poison, then
- * the private slot or the slow path. Can't fail. */
+ * a private slot (a plain store: cleanup only ever exchanges them, so it either takes p or
+ * finds the slot empty) or the slow path. Can't fail. */
 static inline void put_block(sp_heap *h, unsigned cls, void *p)
 {
     size_t bs = h->bucket[cls].size;
     SP_DEBUG_IN(p, bs);
     SP_POISON(p, bs);
     (void)bs;
-    sp_tls_ent *e = &sp_tls_cache[h->id & (SP_TLS_WAYS - 1)];
-    if (sp_unlikely(e->id != h->id)) {
-        put_no_cache(h, cls, p);
+    if (sp_unlikely(sp_mru.id != h->id)) {
+        put_no_mru(h, cls, p);
         return;
     }
-    sp_local *l = e->local + cls;
+    sp_local *l = sp_mru.local + cls;
     SP_STAT_INC(l->puts);
     if (sp_likely(atomic_load_explicit(&l->priv[0], memory_order_relaxed) == NULL)) {
         atomic_store_explicit(&l->priv[0], p, memory_order_release);
@@ -409,7 +467,7 @@ static inline void put_block(sp_heap *h, unsigned cls, void *p)
         atomic_store_explicit(&l->priv[1], p, memory_order_release);
         return;
     }
-    sp_put_slow(h, e, cls, p);
+    put_full(h, cls, p);
 }
 
 /* free with zero=1: the lecture's "for safety" memset, kept off the default path so the fast
@@ -420,6 +478,16 @@ __attribute__((noinline)) static void put_zeroed(sp_heap *h, unsigned cls, void 
     put_block(h, cls, p);
 }
 
+/* free of a block the fast path does not take: zero=1 (every bucket block), large, aligned
+ * or foreign. Can't fail. */
+__attribute__((noinline, cold)) static void free_edge(sp_heap *h, void *p, uint64_t info)
+{
+    if (info < h->nb)
+        put_zeroed(h, (unsigned)info, p);
+    else
+        free_other(h, p, info);
+}
+
 /* vtable free. Can't fail (a foreign pointer is refused and counted). */
 static void sp_free(void *heap, void *p, size_t size)
 {
@@ -427,12 +495,8 @@ static void sp_free(void *heap, void *p, size_t size)
     if (sp_unlikely(p == NULL)) return;
     sp_heap *h = heap;
     uint64_t info = sp_hdr_info(h, p);
-    if (sp_unlikely(info >= h->nb)) {
-        free_other(h, p, info);
-        return;
-    }
-    if (sp_unlikely(h->zero)) {
-        put_zeroed(h, (unsigned)info, p);
+    if (sp_unlikely(info >= h->put_nb)) { /* put_nb is 0 with zero=1 */
+        free_edge(h, p, info);
         return;
     }
     put_block(h, (unsigned)info, p);
@@ -452,7 +516,7 @@ static void *sp_realloc(void *heap, void *p, size_t old_size, size_t new_size)
     }
     if (info < h->nb) {
         usable = h->bucket[info].size;
-        if (new_size <= h->max_size && bucket_of(h, new_size) == info) return p;
+        if (new_size - 1 < h->max_size && bucket_of(h, new_size) == info) return p;
     } else {
         usable = (size_t)(info >> 8);
         if ((info & 0xff) == SP_LARGE && new_size > h->max_size && h->under->realloc) {
@@ -677,8 +741,9 @@ static void *sp_create(const char *options, char *err, size_t errlen)
     pthread_mutex_init(&h->gc_lock, NULL);
     pthread_rwlock_init(&h->under_gate, NULL);
     /* The gate (sp_under_enter): for an underlying backend without its own atfork, except
-     * glibc's malloc, which locks itself around fork() (AddressSanitizer's does not). */
-#if defined(__SANITIZE_ADDRESS__)
+     * glibc's malloc, which locks itself around fork(). The sanitizers' mallocs do not (a
+     * ThreadSanitizer child hung in its allocator's region lock about one fork in five). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     h->gated = !ub->atfork;
 #else
     h->gated = !ub->atfork && strcmp(ub->name, "libc") != 0;
@@ -689,19 +754,23 @@ static void *sp_create(const char *options, char *err, size_t errlen)
         h->min_size = h->max_size = f;
         h->nb = 1;
         h->bucket[0].size = f;
+        h->cls_or = f - 1; /* f >= 16: bsr((n - 1) | (f - 1)) = bsr(f - 1) for n <= f */
     } else {
         h->min_size = o.min;
         h->max_size = o.max;
         h->min_shift = (unsigned)__builtin_ctzll(o.min);
         h->nb = (unsigned)__builtin_ctzll(o.max) - h->min_shift + 1;
         for (unsigned b = 0; b < h->nb; b++) h->bucket[b].size = o.min << b;
+        h->cls_or = o.min - 1; /* n <= min: bsr(min - 1); min < n <= 2 min: one more; ... */
     }
+    h->cls_base = 63u - (unsigned)__builtin_clzll((unsigned long long)h->cls_or);
     for (unsigned b = 0; b < h->nb; b++) { /* sizes <= 1 MiB: no overflow */
         int line = h->bucket[b].size >= SP_ALIGN_FROM && ub->alloc_aligned;
         h->bucket[b].off = line ? SP_LINE : SP_HDR;
         h->bucket[b].gross = h->bucket[b].size + h->bucket[b].off;
     }
     h->zero = o.zero;
+    h->put_nb = o.zero ? 0 : h->nb;
     h->maxp = o.procs;
     if (!o.gc_set) {
         h->gc_mode = 2;
@@ -711,9 +780,16 @@ static void *sp_create(const char *options, char *err, size_t errlen)
         h->gc_mode = 1;
         h->gc_bytes = o.gc_bytes;
     }
-    h->pace_quantum = (uint64_t)256 << 10;
-    if (h->gc_mode == 1 && h->gc_bytes / 8 < h->pace_quantum)
-        h->pace_quantum = h->gc_bytes / 8 ? h->gc_bytes / 8 : 1;
+    /* Each local reports to the cleanup trigger every `quantum` bytes it hands out (ticks
+     * gets of its bucket): 64 KiB, or an eighth of a smaller gc_bytes. */
+    uint64_t quantum = (uint64_t)64 << 10;
+    if (h->gc_mode == 1 && h->gc_bytes / 8 < quantum) quantum = h->gc_bytes / 8;
+    for (unsigned b = 0; b < h->nb; b++) {
+        uint64_t t = quantum / h->bucket[b].size;
+        h->bucket[b].ticks = t ? (int32_t)(t < (1u << 30) ? t : (1u << 30)) : 1;
+    }
+    /* Without membarrier() owners cannot skip the exchange: cleaning stays 1 for good. */
+    h->asym = sp_membarrier_ready();
     size_t n = (size_t)h->maxp * h->nb;
     h->locals_bytes = 2 * n * sizeof(sp_local) + h->maxp * sizeof(sp_proc);
     if (posix_memalign((void **)&h->local, SP_PAD, n * sizeof(sp_local)) != 0) h->local = NULL;
@@ -730,6 +806,9 @@ static void *sp_create(const char *options, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         sp_chain_init(&h->local[i].shared);
         sp_chain_init(&h->victim[i].shared);
+        atomic_store_explicit(&h->local[i].tick, h->bucket[i % h->nb].ticks,
+                              memory_order_relaxed);
+        atomic_store_explicit(&h->local[i].cleaning, !h->asym, memory_order_relaxed);
     }
     char uerr[200] = "";
     tls_creating = 1;
@@ -783,7 +862,6 @@ static void sp_thread_detach(void *heap)
     sp_heap *h = heap;
     for (unsigned i = 0; tls_list && i < tls_list->n; i++) {
         if (tls_list->ent[i].id != h->id) continue;
-        cache_writeback(h->id);
         proc_release(h, &tls_list->ent[i]);
         list_remove(i);
         return;
@@ -815,7 +893,7 @@ int sp_bucket_stats_get(void *heap, unsigned cls, sp_bucket_stats *out)
     out->dropped = LD(b->dropped);
     for (unsigned p = 0; p < h->maxp; p++) {
         sp_local *l = &h->local[(size_t)p * h->nb + cls];
-        out->gets += LD(l->gets);
+        out->gets += LD(l->gets) + (uint64_t)(b->ticks - LD(l->tick)); /* reported + since */
         out->puts += LD(l->puts);
         out->misses += LD(l->misses);
         out->steals += LD(l->steals);
@@ -1050,6 +1128,10 @@ static void sp_atfork(void *heap, int phase)
         if (h->gated) pthread_rwlock_init(&h->under_gate, NULL);
         pthread_mutex_init(&h->gc_lock, NULL);
         live_lock_reinit();
+        /* a thread cut off inside its fast get left busy = 1 (its block stays where it was
+         * or is lost with it: never handed out twice) */
+        for (size_t i = 0; i < (size_t)h->maxp * h->nb; i++)
+            atomic_store_explicit(&h->local[i].busy, 0, memory_order_relaxed);
         h->forked = 1;
         break;
     }
