@@ -321,7 +321,10 @@ static GT_NOINLINE void free_slow(gt_heap *h, gt_span *s, uintptr_t q)
 {
     unsigned spc = s->spc;
     if (spc == 0) {
-        if (!gt_mcache_large_free(h, s)) gt_large_free(h, s);
+        if (!gt_mcache_large_free(h, s)) {
+            gt_large_free(h, s);
+            gt_scav_kick(h); /* the thread asked for by the free, outside the heap lock */
+        }
         return;
     }
 #if GOTIERED_STATS

@@ -359,6 +359,7 @@ typedef struct gt_heap {
     pthread_t scav_thread;
     pthread_cond_t scav_cond;
     int scav_started, scav_stop;
+    _Atomic int scav_want; /* gt_scav_wake found the goal exceeded: gt_scav_kick starts it */
     struct gt_heap *reg_next; /* process registry of live heaps */
 } gt_heap;
 
@@ -576,7 +577,16 @@ static inline void *gt_tiny_alloc(gt_mcache *mc, size_t size)
 }
 
 /* scavenger.c */
-void gt_scav_wake(gt_heap *h);         /* under the heap lock; starts the thread when needed */
+void gt_scav_wake(gt_heap *h);         /* under the heap lock; asks for the thread when needed */
+void gt_scav_kick_slow(gt_heap *h);    /* without any lock: starts the thread asked for */
+/* Start the background scavenger if gt_scav_wake asked for it. Call without any gotiered lock,
+ * only where a nested allocation is safe (pthread_create allocates, and in the drop-in that is
+ * gotiered itself): the end of an allocation slow path or of a large free. Can't fail. */
+static inline void gt_scav_kick(gt_heap *h)
+{
+    if (gt_unlikely(atomic_load_explicit(&h->scav_want, memory_order_relaxed)))
+        gt_scav_kick_slow(h);
+}
 void gt_scav_stop(gt_heap *h);         /* joins it */
 size_t gt_scavenge(gt_heap *h, size_t budget_pages); /* under the heap lock */
 

@@ -151,6 +151,7 @@ GT_NOINLINE void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc, int counted)
         GT_STAT_INC(mc->nmalloc, 1);
         GT_STAT_INC(mc->bytes_alloc, mc->slot[spc ? spc : 1].elemsize);
     }
+    gt_scav_kick(mc->heap); /* last: the slot is consistent if pthread_create allocates */
     return p;
 }
 
@@ -229,7 +230,9 @@ void *gt_mcache_large_alloc(gt_heap *h, size_t size)
             return (void *)s->base;
         }
     }
-    return gt_large_alloc(h, size, 0, mc);
+    void *p = gt_large_alloc(h, size, 0, mc);
+    gt_scav_kick(h);
+    return p;
 }
 
 /* Keep the freed large span s (not huge) in the calling thread's cache if it has one, s is
