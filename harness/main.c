@@ -646,6 +646,15 @@ static void run_one(al_gb_state *st, void *arg)
         al_gb_counter(st, "rss_growth", growth, AL_GB_BYTES);
         al_gb_counter(st, "peak_live", (double)r.peak_live, AL_GB_BYTES);
         if (r.peak_live > 0) al_gb_counter(st, "mem_ratio", growth / (double)r.peak_live, AL_GB_PLAIN);
+        /* The part of the growth that is not file pages (the program's code, first executed
+         * in this fresh child, counts in VmRSS too): file pages only grow during a run, so
+         * peak - before - file growth bounds the anonymous (heap, stack) growth at the peak. */
+        double file_growth =
+            r.file_after > r.file_before ? (double)(r.file_after - r.file_before) : 0;
+        double heap_growth = growth > file_growth ? growth - file_growth : 0;
+        al_gb_counter(st, "heap_growth", heap_growth, AL_GB_BYTES);
+        if (r.peak_live > 0)
+            al_gb_counter(st, "heap_ratio", heap_growth / (double)r.peak_live, AL_GB_PLAIN);
         al_gb_counter(st, "minflt", (double)r.minflt, AL_GB_PLAIN);
         al_gb_counter(st, "majflt", (double)r.majflt, AL_GB_PLAIN);
         if (r.has_stats)

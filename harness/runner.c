@@ -157,6 +157,7 @@ void al_child_main(const al_case *c, int fd)
         close(cr);
     }
     r.rss_before = status_kb("VmRSS");
+    r.file_before = status_kb("RssFile");
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
     static stats_sampler sampler;
@@ -195,6 +196,7 @@ void al_child_main(const al_case *c, int fd)
     r.peak_live = peak_live;
     r.checksum = ctx.checksum;
     r.peak_rss = status_kb("VmHWM");
+    r.file_after = status_kb("RssFile");
     r.minflt = (uint64_t)(ru1.ru_minflt - ru0.ru_minflt);
     r.majflt = (uint64_t)(ru1.ru_majflt - ru0.ru_majflt);
     if (rc != 0) {

@@ -71,6 +71,9 @@ typedef struct al_child_result {
     uint64_t ops, peak_live, checksum; /* ops: all runs; peak_live: the largest run's */
     uint64_t rss_before;   /* bytes resident when the measured region began */
     uint64_t peak_rss;     /* VmHWM: peak resident bytes during the case */
+    uint64_t file_before, file_after; /* RssFile then and at the end: code and data pages of
+                                       * the program's files (a fresh child faults them in
+                                       * as the run first executes them) */
     uint64_t minflt, majflt; /* page faults inside the measured region */
     int has_stats;
     al_stats stats;        /* the backend's own figures after the run */

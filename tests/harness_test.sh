@@ -86,6 +86,9 @@ jq -e '.context["backend.libc"] | test("glibc [0-9]")' "$t/a.json" >/dev/null &&
     bad "libc version: $(jq -r '.context["backend.libc"]' "$t/a.json")"
 jq -e '[.benchmarks[] | select(.run_type == "iteration")] | length == 4 and all(.ns_per_op > 0 and .peak_rss > 0 and .ops > 0 and .minflt >= 0)' \
     "$t/a.json" >/dev/null && ok "each repetition reports ns_per_op, ops, peak_rss, minflt" || bad "counters missing"
+jq -e '[.benchmarks[] | select(.run_type == "iteration")] | all(.heap_growth >= 0 and .heap_growth <= .rss_growth and (.heap_ratio - .heap_growth / .peak_live | fabs) < 1e-9)' \
+    "$t/a.json" >/dev/null && ok "heap_growth (growth without file pages) <= rss_growth, heap_ratio = heap_growth / peak_live" ||
+    bad "heap_growth/heap_ratio: $(jq -c '[.benchmarks[] | select(.run_type == "iteration") | {rss_growth, heap_growth, heap_ratio, peak_live}]' "$t/a.json" | head -c 300)"
 jq -e '[.benchmarks[] | select(.run_type == "aggregate") | .aggregate_name] | (index("median") != null and index("cv") != null and index("min") != null and index("max") != null)' \
     "$t/a.json" >/dev/null && ok "median, min, max and cv aggregates" || bad "aggregates missing"
 
