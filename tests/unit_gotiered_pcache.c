@@ -252,8 +252,9 @@ Test(gotiered_pcache, flush_at_thread_exit_and_detach)
 #define SLOTS 256
 typedef struct stress {
     gt_heap *h;
-    _Atomic(void *) slot[NT][SLOTS]; /* slot[i]: blocks made by thread i, freed by anyone */
-    _Atomic size_t len[NT][SLOTS];
+    _Atomic(void *) slot[NT][SLOTS]; /* slot[i]: blocks made by thread i, freed by anyone; a
+                                      * block holds its length in its first 4 bytes, its tag
+                                      * in byte 4 and its last byte */
     _Atomic int collects;
 } stress;
 static stress S;
@@ -265,7 +266,7 @@ typedef struct targ {
 static size_t stress_size(unsigned r)
 {
     switch (r % 8) {
-    case 0: return 1 + (r >> 4) % 16;          /* tiny */
+    case 0: return 8 + (r >> 4) % 8;           /* tiny (>= 8: room for length and tag) */
     case 1: case 2: return 16 + (r >> 4) % 1000;
     case 3: return 2048 + (r >> 4) % 6000;    /* 1..4-page spans */
     case 4: return 20000 + (r >> 4) % 12000;  /* 32 KiB class / 4-page spans */
@@ -282,22 +283,24 @@ static void *stress_thread(void *arg)
     for (int i = 0; i < t->n; i++) {
         r = r * 1103515245u + 12345u;
         int owner = (int)((r >> 16) % NT), k = (int)((r >> 8) % SLOTS);
-        void *old = atomic_exchange(&S.slot[owner][k], NULL);
+        unsigned char *old = atomic_exchange(&S.slot[owner][k], NULL);
         if (old) {
-            size_t len = atomic_load(&S.len[owner][k]);
+            uint32_t len;
+            memcpy(&len, old, sizeof len);
             unsigned char tag = (unsigned char)(owner * 64 + k);
-            cr_assert_eq(((unsigned char *)old)[0], tag, "corrupted block");
-            cr_assert_eq(((unsigned char *)old)[len - 1], tag, "corrupted block");
+            cr_assert(len >= 8 && len < (1u << 20), "corrupted block (length %u)", len);
+            cr_assert_eq(old[4], tag, "corrupted block");
+            cr_assert_eq(old[len - 1], tag, "corrupted block");
             B->free(S.h, old, (i & 1) ? len : 0);
         }
         if (owner == t->id) {
-            size_t sz = stress_size(r >> 3);
+            uint32_t sz = (uint32_t)stress_size(r >> 3);
             unsigned char *p = B->alloc(S.h, sz);
             cr_assert(p);
-            p[0] = p[sz - 1] = (unsigned char)(t->id * 64 + k);
-            void *exp = NULL;
-            atomic_store(&S.len[t->id][k], sz);
-            if (!atomic_compare_exchange_strong(&S.slot[t->id][k], &exp, p)) B->free(S.h, p, sz);
+            memcpy(p, &sz, sizeof sz);
+            p[4] = p[sz - 1] = (unsigned char)(t->id * 64 + k);
+            void *exp = NULL; /* only this thread fills its row: the slot is still empty */
+            cr_assert(atomic_compare_exchange_strong(&S.slot[t->id][k], &exp, p));
         }
         if (t->id == 0 && i % 2000 == 1999) {
             B->collect(S.h);
@@ -324,7 +327,7 @@ Test(gotiered_pcache, threads_stress_with_collects, .timeout = 120)
         for (int i = 0; i < NT; i++)
             for (int k = 0; k < SLOTS; k++) {
                 void *p = atomic_load(&S.slot[i][k]);
-                if (p) B->free(S.h, p, atomic_load(&S.len[i][k]));
+                if (p) B->free(S.h, p, 0);
             }
         B->collect(S.h);
         must_check(S.h);
