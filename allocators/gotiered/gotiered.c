@@ -3,9 +3,10 @@
  *   sizeclasses.c (+ gen_sizeclasses.c at build time)  the 68 classes, lookups, divMul
  *   tiny.c        tiny allocator (< 16 B sub-objects in 16 B blocks, live count per block)
  *   mcache.c      per-thread cache: one span per span class, allocCache fast path
- *   mcentral.c    per-class central lists: partial / unswept / full, sweep
- *   mheap.c       64 MiB arenas, page->span map, spans, large and huge objects
- *   pagealloc.c   page bitmap + chunk summaries: address-ordered first fit
+ *   mcentral.c    per-class central lists: partial / unswept (+ lock-free notified stack), sweep
+ *   mheap.c       64 MiB arenas, page->span map, spans, large and huge objects, the per-thread
+ *                 page cache and span-struct cache (Go's pageCache, mspancache)
+ *   pagealloc.c   page bitmap + chunk summaries: address-ordered first fit, allocToCache
  *   fixalloc.c    span / cache / tiny-record metadata from 16 KiB chunks
  *   scavenger.c   madvise(MADV_DONTNEED) of free pages, on collect and in the background
  *
@@ -22,8 +23,14 @@
  *               Go's noscan bit splits class 2).
  *   span        run of pages holding objects of one span class: alloc_bits (allocated at the
  *               last sweep), freed (atomic, frees since), alloc_count.
- *   mcache      per thread and heap: per span class a span and a 64-bit allocCache word.
- *   mcentral    per span class: partial, unswept and full span lists, cache-line padded.
+ *   mcache      per thread and heap: per span class a span and a 64-bit allocCache word; a
+ *               page cache and caches of span structs and span bitmaps (Go's P.pcache and
+ *               P.mspancache), and freed large spans.
+ *   page cache  up to 64 free pages of one 64-page aligned group (one word of an arena's page
+ *               bitmap), taken from the page allocator at once, handed to new spans of < 16
+ *               pages by its thread without the heap lock (Go's mpagecache.go).
+ *   mcentral    per span class: partial and unswept span lists under a (striped) lock, a
+ *               lock-free `notified` stack; full spans are in no list. Cache-line padded.
  *   mheap       arenas + page allocator + large objects, one mutex.
  *
  * Allocation (each step amortises the next one):
@@ -40,13 +47,22 @@
  *   4. word exhausted: next bitmap word of the same span (amortises 64 objects).
  *   5. span exhausted: sweep it in place (frees that landed on it come back without a lock);
  *      keep it when >= 1/4 came back.
- *   6. else mcentral (class lock): a partial span, else sweep unswept spans, else
- *   7. mheap (heap lock): first fit in the page bitmaps (oldest arena first, address order
+ *      A span given back: full -> state FULL, no lock, in no list (Go's fullSwept set is never
+ *      popped without a GC); empty -> the mheap; partial -> mcentral's partial list (lock).
+ *   6. else mcentral: when its lists read empty (one relaxed load of `avail` and `notified`),
+ *      straight to step 7 without the lock; else (class lock) drain the notified stack, take
+ *      a partial span, else sweep unswept spans, else
+ *   7. mheap, Go's allocSpan with a P: a span of < 16 pages takes its pages from the thread's
+ *      page cache and its span struct and bitmaps from the thread's caches, no heap lock.
+ *      Only when one of them runs dry is the heap lock taken once to refill it: span structs
+ *      and bitmaps in doubling batches (1 .. 32), pages by Go's allocToCache (all free pages of
+ *      the first 64-page word, from the search hint, that holds a run of the size asked; the
+ *      rest of the old cache goes back first). Otherwise (>= 16 pages, tiny spans, a failed
+ *      refill): heap lock, first fit in the page bitmaps (oldest arena first, address order
  *      inside it), else map a new 64 MiB arena.
  *   Large (> 32 KiB): a span of whole pages from step 7; larger than an arena: an arena of its
  *   own (unmapped on free). Spans of up to 16 pages (128 KiB) freed by a thread are kept in
- *   its cache (1 MiB at most) and reused for the same page count without the heap lock, the
- *   part Go's per-P page cache plays for allocation.
+ *   its cache (1 MiB at most) and reused for the same page count without the heap lock.
  * Free (mirror; any thread may free any block, the size hint is not needed):
  *   1. span = span_of(p) (two loads).  Large: the thread's large-span cache, else the mheap.  Tiny: a sub-object of the
  *      thread's own current block is counted locally (no atomic; when all its sub-objects are
@@ -56,8 +72,9 @@
  *      cache is allocating from, set its bit in allocCache (no atomic, reused at once). Else
  *      atomic OR of the object's bit into span->freed (Go section 4:
  *      lock-free from any thread; reuse happens after a sweep, done by the owning cache at
- *      exhaustion or by mcentral when it hands the span out). If the span sits in mcentral's
- *      full list, it is moved to unswept (once per span).
+ *      exhaustion or by mcentral when it hands the span out). If the span is FULL (in no
+ *      list), one CAS moves it to UNSWEPT and the winner pushes it on mcentral's lock-free
+ *      notified stack (once per span; the next lock holder drains it into `unswept`).
  *   2b. free=reuse (the default; Go tip's freegc): push the object on the freeing thread's per-class LIFO,
  *      which alloc pops before the allocCache: no atomic at all, cache-hot reuse; the list is
  *      capped (64 KiB per class, then half goes back through 2a) and flushed with the cache.
@@ -67,22 +84,32 @@
  *   bufchurn steady 29 vs 45 ns/op, graph 11 vs 19, larson 2 threads 23 vs 145; slower on
  *   xmalloc 1 thread, 58 vs 39) and used less memory on xmalloc 2 threads (RSS/live 1.5 vs
  *   2.5), hence the default. ALLOCLAB_GOTIERED_FREE=sweep compares.
- *   3. A sweep that empties a span gives its pages to the mheap, where they merge with free
- *      neighbours; the scavenger returns free pages to the OS.
+ *   3. A sweep that empties a span gives its pages to the mheap (heap lock, as in Go: the page
+ *      cache only serves allocation), where they merge with free neighbours; the scavenger
+ *      returns free pages to the OS.
  *
  * Invariants (gotiered_check verifies them, with the heap quiescent):
  *   span s not in a cache:  alloc_count(s) == popcount(alloc_bits(s)),  freed(s) <= alloc_bits(s)
  *   live objects of s == alloc_count(s) - popcount(freed(s)) - |reuse-list entries of s|
- *   page p of a normal arena: spans[p] != NULL <=> alloc bit of p set (header excluded)
- *                             and spans[p] == s => s.base <= p < s.base + s.npages
+ *   page p of a normal arena (header excluded), exactly one of:
+ *     free in the page allocator:  alloc bit clear, spans[p] == NULL;
+ *     in one span s:               alloc bit set, spans[p] == s, s.base <= p < s.base + s.npages;
+ *     in one thread's page cache:  alloc bit set, spans[p] == NULL, bit of p in that cache's
+ *                                  `cache` word (no two caches hold the same page)
+ *   pages_inuse == pages in spans + pages in page caches  (HeapInuse counts only the first)
  *   free pages == pages_total - pages_inuse == sum of arena free_pages;  scav <= ~alloc
+ *   pages_released == popcount(scav); a page cache's `scav` remembers which of its pages were
+ *     released, and a flush puts them back released
+ *   span s of class c: st(s) == FULL => s in no list, alloc_count == nelems;
+ *     s in c.partial => PARTIAL;  s in c.unswept or c.notified => UNSWEPT
  *   tiny block: cnt == live sub-objects; while a cache pins it as current,
  *               cnt == GT_TINY_PIN - frees by other threads (its own frees are counted locally)
  *   HeapObjects == Mallocs - Frees;  Alloc == TotalAlloc - freed bytes.
  *
  * collect (Go stops the world and flushes every P's mcache; here no thread may touch another
  * thread's cache, whose fast path takes no lock): collect moves the heap to a new cache epoch,
- * flushes the calling thread's cache at once, sweeps the central lists and scavenges. Every
+ * flushes the calling thread's cache at once (spans, reuse lists, large spans, page cache,
+ * span structs and bitmaps), sweeps the central lists and scavenges. Every
  * other thread's next call into the heap misses the epoch match of step 1 (the fast path
  * costs nothing more: it compared the epoch already), takes the slow path and flushes its own
  * cache before going on. A thread that never calls again keeps its cache until it exits
@@ -92,7 +119,10 @@
  *
  * fork (atfork, for drop-in builds): PREPARE takes registry -> 32 striped mcentral locks ->
  * mheap lock; PARENT releases; CHILD re-initialises them, and the child runs without the
- * background scavenger (see gotiered_atfork).
+ * background scavenger (see gotiered_atfork). The lock-free steps (page cache, span caches,
+ * FULL filing, notified pushes) leave another thread's state leaked but consistent in the
+ * child: pages a thread had taken from its page cache for a span not yet mapped are in its
+ * cache's `pending` word, which check() counts as cached.
  *
  * Memory: the heap's fixed cost is paid at create (header, first arena's 72 KiB header of
  * which ~8 KiB is touched). New arena pages count as released (never touched), and the
@@ -100,7 +130,9 @@
  * so a small heap never pays for the thread (creating one faults in ~350 KiB of code pages,
  * which the RSS figures count). What a run then adds: the pages of its spans, ~100 B of span
  * struct plus its two bitmaps (1..16 words each, sized to the span) per span, one mcache
- * (~5 KiB) per thread.
+ * (~5 KiB) per thread, and per thread up to 32 spare span structs and 32 bitmap blocks per
+ * kind. A page cache holds up to 64 pages (512 KiB) of address space per thread, but only
+ * pages handed to spans are touched: cached pages cost no RSS.
  *
  * Space bounds: a small object wastes at most its class's Go "max waste" (12.5% or less from
  * 48 B up; the classes below 48 B round up by at most 15 B); a span's tail is at most 1/8 of
@@ -206,6 +238,7 @@ static void *gotiered_create(const char *options, char *err, size_t errlen)
 {
     gt_opts o;
     if (opts_parse(&o, options, err, errlen)) return NULL;
+    gt_heap_geom_init();
     gt_heap *h = mmap(NULL, GT_HEAP_MAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                       -1, 0);
     if (h == MAP_FAILED) {
@@ -288,7 +321,10 @@ static GT_NOINLINE void free_slow(gt_heap *h, gt_span *s, uintptr_t q)
 {
     unsigned spc = s->spc;
     if (spc == 0) {
-        if (!gt_mcache_large_free(h, s)) gt_large_free(h, s);
+        if (!gt_mcache_large_free(h, s)) {
+            gt_large_free(h, s);
+            gt_scav_kick(h); /* the thread asked for by the free, outside the heap lock */
+        }
         return;
     }
 #if GOTIERED_STATS
@@ -387,7 +423,7 @@ static void *gotiered_alloc_aligned(void *heap, size_t align, size_t size)
         gt_mcache *mc = gt_mcache_get(h);
         return mc ? gt_mcache_alloc_counted(mc, c) : NULL;
     }
-    return gt_large_alloc(h, size, align);
+    return gt_large_alloc(h, size, align, NULL);
 }
 
 static void gotiered_thread_detach(void *heap) { gt_mcache_detach(heap); }
@@ -450,7 +486,10 @@ static int gotiered_stats(void *heap, al_stats *out)
     pthread_mutex_lock(&h->lock);
     uint64_t heap_sys = h->pages_total * GT_PAGE + h->huge_bytes;
     out->heap_sys = heap_sys;
-    out->heap_inuse = h->pages_inuse * GT_PAGE + h->huge_bytes;
+    uint64_t pcached = 0; /* free pages in the threads' page caches: idle, as in Go */
+    for (gt_mcache *mc = h->caches; mc; mc = mc->next)
+        pcached += gt_popcount(__atomic_load_n(&mc->pc.cache, __ATOMIC_RELAXED));
+    out->heap_inuse = (h->pages_inuse - pcached) * GT_PAGE + h->huge_bytes;
     out->heap_idle = heap_sys - out->heap_inuse;
     out->heap_released = h->pages_released * GT_PAGE;
     out->sys = h->arena_bytes + h->span_fix.sys + h->cache_fix.sys + h->tiny_fix.sys +
@@ -521,9 +560,6 @@ static int check_list(gt_heap *h, unsigned spc, gt_span *l, unsigned state, char
         if (s->arena->spans[(s->base - (uintptr_t)s->arena) >> GT_PAGE_SHIFT] != s)
             FAIL("span %p: page map does not point back at it", (void *)s);
         if (check_span_bits(s, 0, msg, msglen)) return -1;
-        if (state == GT_SPAN_FULL && s->alloc_count != s->nelems)
-            FAIL("span %p in full list has %u of %u objects", (void *)s, s->alloc_count,
-                 s->nelems);
         if (state == GT_SPAN_PARTIAL && s->alloc_count >= s->nelems)
             FAIL("span %p in partial list is full", (void *)s);
         (void)h;
@@ -542,10 +578,45 @@ static int gotiered_check(void *heap, char *msg, size_t msglen)
     for (gt_arena *a = h->arenas; a; a = a->next) {
         if (gt_pages_check(a, msg, msglen)) goto out;
         total += GT_ARENA_PAGES - a->first_page;
+        uint64_t pcbits[GT_PAGE_WORDS] = {0}; /* pages of a in some thread's page cache */
+        uint64_t pend[GT_PAGE_WORDS] = {0};   /* and pages pending in one (see below) */
+        for (gt_mcache *mc = h->caches; mc; mc = mc->next) {
+            uint64_t c = __atomic_load_n(&mc->pc.cache, __ATOMIC_RELAXED);
+            if (!mc->pc.arena) {
+                if (c) {
+                    snprintf(msg, msglen, "cache %p: page cache bits without an arena", (void *)mc);
+                    goto out;
+                }
+                continue;
+            }
+            if (mc->pc.arena != a) continue;
+            if (pcbits[mc->pc.word] & c) {
+                snprintf(msg, msglen, "arena %p: a page is in two page caches", (void *)a);
+                goto out;
+            }
+            pcbits[mc->pc.word] |= c;
+            /* fork child: a thread forked away between taking pages from its page cache and
+             * mapping them leaves them pending (leaked with its cache, not corrupt) */
+            pend[mc->pc.word] |= mc->pc.pending;
+        }
         for (size_t i = 0; i < GT_ARENA_PAGES; i++) {
             int used = (a->alloc[i >> 6] >> (i & 63)) & 1;
+            int pcached = (pcbits[i >> 6] >> (i & 63)) & 1;
             released += (a->scav[i >> 6] >> (i & 63)) & 1;
             gt_span *s = a->spans[i];
+            if ((pend[i >> 6] >> (i & 63)) & 1) {
+                inuse++;
+                continue;
+            }
+            if (pcached) {
+                if (!used || s || i < a->first_page) {
+                    snprintf(msg, msglen, "page %zu of arena %p is in a page cache but %s", i,
+                             (void *)a, !used ? "free in the page allocator" : "in a span");
+                    goto out;
+                }
+                inuse++;
+                continue;
+            }
             if (i < a->first_page) {
                 if (!used || s) {
                     snprintf(msg, msglen, "arena %p header page %zu not reserved", (void *)a, i);
@@ -560,7 +631,7 @@ static int gotiered_check(void *heap, char *msg, size_t msglen)
             }
             if (used && !s) {
                 snprintf(msg, msglen, "page %zu of arena %p in use but in no span (not in the "
-                         "page allocator either)", i, (void *)a);
+                         "page allocator nor in a page cache either)", i, (void *)a);
                 goto out;
             }
             if (!used) continue;
@@ -571,9 +642,22 @@ static int gotiered_check(void *heap, char *msg, size_t msglen)
                          "does not cover it", (void *)a, i, (void *)s);
                 goto out;
             }
-            if ((atomic_load(&s->st) & 0xff) == GT_SPAN_FREE) {
+            uint32_t st = atomic_load(&s->st);
+            if ((st & 0xff) == GT_SPAN_FREE) {
                 snprintf(msg, msglen, "page %zu maps to freed span %p", i, (void *)s);
                 goto out;
+            }
+            if ((st & 0xff) == GT_SPAN_FULL && pa == s->base) { /* full spans are in no list */
+                if (st != GT_ST(s->spc, GT_SPAN_FULL) || s->spc == 0) {
+                    snprintf(msg, msglen, "span %p: state %#x", (void *)s, (unsigned)st);
+                    goto out;
+                }
+                if (check_span_bits(s, 0, msg, msglen)) goto out;
+                if (s->alloc_count != s->nelems) {
+                    snprintf(msg, msglen, "full span %p has %u of %u objects", (void *)s,
+                             s->alloc_count, s->nelems);
+                    goto out;
+                }
             }
         }
     }
@@ -588,7 +672,7 @@ static int gotiered_check(void *heap, char *msg, size_t msglen)
         gt_central *c = &h->central[spc];
         if (check_list(h, spc, c->partial, GT_SPAN_PARTIAL, msg, msglen) ||
             check_list(h, spc, c->unswept, GT_SPAN_UNSWEPT, msg, msglen) ||
-            check_list(h, spc, c->full, GT_SPAN_FULL, msg, msglen))
+            check_list(h, spc, atomic_load(&c->notified), GT_SPAN_UNSWEPT, msg, msglen))
             goto out;
     }
     for (gt_mcache *mc = h->caches; mc; mc = mc->next) {

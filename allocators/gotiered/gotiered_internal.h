@@ -90,6 +90,9 @@ static inline unsigned gt_popcount(uint64_t x)
 #define GT_BITWORDS (GT_MAX_NELEMS / 64)
 #define GT_LCACHE_MAXPG 16     /* large spans of up to 16 pages (128 KiB) are cached per thread */
 #define GT_LCACHE_PAGES 128     /* at most 1 MiB of them per thread */
+#define GT_PCACHE_MAXPG 15      /* spans of < 64/4 pages come from the page cache (Go's rule) */
+#define GT_SCACHE_N 32          /* span structs a cache takes from span_fix at once (at most) */
+#define GT_BCACHE_N 32          /* span bitmap blocks of one kind it takes at once (at most) */
 #define GT_MAX_REQUEST ((size_t)1 << 44) /* 16 TiB: beyond this NULL, no mmap tried (npages fits 32 bits) */
 
 /* ---- size classes (sizeclasses.c, tables generated at build time) ---- */
@@ -113,8 +116,8 @@ enum { /* span state (low byte of gt_span.st; the span class is in bits 8..15) *
     GT_SPAN_FREE = 0,  /* struct is in the fixalloc free list */
     GT_SPAN_CACHED,    /* owned by one mcache */
     GT_SPAN_PARTIAL,   /* in mcentral, swept, has free objects */
-    GT_SPAN_UNSWEPT,   /* in mcentral, has frees not folded in yet */
-    GT_SPAN_FULL,      /* in mcentral, swept, no free object */
+    GT_SPAN_UNSWEPT,   /* in mcentral's unswept list or notified stack: frees not folded in */
+    GT_SPAN_FULL,      /* swept, no free object, in no list (owned by mcentral) */
     GT_SPAN_LARGE,     /* one large object */
 };
 #define GT_ST(spc, state) (((uint32_t)(spc) << 8) | (uint32_t)(state))
@@ -196,6 +199,22 @@ static inline gt_span *gt_span_of(const void *p)
     return ((gt_arena *)a)->spans[((uintptr_t)p - a) >> GT_PAGE_SHIFT];
 }
 
+/* ---- per-thread page cache (Go's pageCache, runtime/mpagecache.go) ---- */
+/* Up to 64 free pages of one 64-page aligned group (one word of an arena's page bitmap),
+ * taken from the page allocator at once under the heap lock and then handed out to spans of
+ * fewer than 16 pages by the owning thread without any lock. While cached they are marked in
+ * use in the page bitmap (and counted in pages_inuse) but belong to no span. `cache` is
+ * written by the owner only (relaxed atomics: stats() reads it from other threads). */
+typedef struct gt_pcache {
+    struct gt_arena *arena; /* NULL: empty */
+    uint32_t word;          /* pages [64 * word, 64 * word + 64) of arena */
+    uint32_t pad;
+    uint64_t cache;         /* bit i: page 64 * word + i is free and owned by this cache */
+    uint64_t pending;       /* pages taken out of `cache` for a span not set up yet (only
+                             * seen non-zero by a fork child's check: the fork came between) */
+    uint64_t scav;          /* of the pages taken, those that were released to the OS */
+} gt_pcache;
+
 void gt_pages_init(gt_arena *a);
 /* First free run of n pages (address order), or -1. */
 long gt_pages_find(const gt_arena *a, size_t n);
@@ -203,6 +222,14 @@ long gt_pages_find(const gt_arena *a, size_t n);
 size_t gt_pages_take(gt_arena *a, size_t i, size_t n);
 /* Mark [i, i+n) free. Can't fail. */
 void gt_pages_put(gt_arena *a, size_t i, size_t n);
+/* Go's allocToCache: every free page of the first bitmap word (64 pages) at or after the
+ * search hint that holds a run of n free pages, marked in use and moved into pc (pc.scav:
+ * which had been released, their scav bits cleared); 0 when there is none, else the pages
+ * taken. */
+unsigned gt_pages_take_word(gt_arena *a, gt_pcache *pc, size_t n);
+/* Put back the pages of bitmap word w in `pages` (free again), those in `scav` as released.
+ * Can't fail. */
+void gt_pages_put_word(gt_arena *a, unsigned w, uint64_t pages, uint64_t scav);
 /* Release up to `budget` free, unreleased pages with madvise; returns pages released. */
 size_t gt_pages_scavenge(gt_arena *a, size_t budget);
 /* Recompute summaries and compare; 0 if they agree, else -1. */
@@ -246,7 +273,12 @@ typedef struct gt_central {
     pthread_mutex_t *lock; /* &heap.clock[spc % GT_NCLOCK].m */
     gt_span *partial;  /* swept, with free objects */
     gt_span *unswept;  /* frees pending (Go's partial/full unswept sets in one list) */
-    gt_span *full;     /* swept, no free object */
+    /* Lock-free parts (Go's spanSets are lock-free): full swept spans are in no list (state
+     * FULL); the first free on one moves it FULL -> UNSWEPT with a CAS and pushes it here (a
+     * Treiber stack, push only; drained into `unswept` under the lock). */
+    _Atomic(gt_span *) notified;
+    _Atomic unsigned avail; /* partial || unswept (written under the lock): 0 lets cache_span
+                             * skip the lock and grow at once */
     unsigned spc;
 } __attribute__((aligned(64))) gt_central;
 
@@ -283,6 +315,16 @@ typedef struct gt_mcache {
      * lfree[n] is a list of n-page spans (state CACHED, linked by next), lpages their sum */
     gt_span *lfree[GT_LCACHE_MAXPG + 1];
     uint32_t lpages;
+    /* Go's P.pcache and P.mspancache: pages, span structs and span bitmaps taken from the
+     * mheap in batches, so that a new span costs no heap lock (mheap.c, span_local) */
+    gt_pcache pc;
+    gt_span *sfree;        /* free span structs (linked by base as in span_fix) */
+    uint32_t nsfree;
+    uint32_t nbfree[GT_BITS_KINDS];
+    /* refill batch sizes: start at 1 and double up to GT_SCACHE_N / GT_BCACHE_N, so a thread
+     * that makes few spans takes few structs (bufchurn steady: one span per class) */
+    uint8_t sbatch, bbatch[GT_BITS_KINDS];
+    void *bfree[GT_BITS_KINDS]; /* free bitmap blocks per kind (linked by their first word) */
     _Atomic uint64_t nmalloc, nfree, bytes_alloc, bytes_freed;
 } gt_mcache;
 
@@ -317,21 +359,30 @@ typedef struct gt_heap {
     pthread_t scav_thread;
     pthread_cond_t scav_cond;
     int scav_started, scav_stop;
+    _Atomic int scav_want; /* gt_scav_wake found the goal exceeded: gt_scav_kick starts it */
     struct gt_heap *reg_next; /* process registry of live heaps */
 } gt_heap;
 
 /* mheap.c */
-gt_span *gt_heap_alloc_span(gt_heap *h, size_t npages, unsigned spc); /* NULL: out of memory */
+struct gt_mcache;
+/* A span of npages for span class spc; from mc's page and span caches without the heap lock
+ * when mc is not NULL and the span is small enough. NULL: out of memory. */
+gt_span *gt_heap_alloc_span(gt_heap *h, size_t npages, unsigned spc, struct gt_mcache *mc);
+/* Give mc's cached pages, span structs and bitmaps back to the mheap (takes the heap lock).
+ * Can't fail. */
+void gt_heap_flush_local(gt_heap *h, struct gt_mcache *mc);
 void gt_heap_free_span(gt_heap *h, gt_span *s);    /* takes the heap lock; can't fail */
-void *gt_large_alloc(gt_heap *h, size_t size, size_t align); /* NULL: OOM or too big */
+void *gt_large_alloc(gt_heap *h, size_t size, size_t align, struct gt_mcache *mc); /* NULL: OOM or too big */
 void gt_large_free(gt_heap *h, gt_span *s);
 void gt_heap_unmap_all(gt_heap *h);
-int gt_heap_first_arena(gt_heap *h);               /* 0, or -1 when mmap fails */
+int gt_heap_first_arena(gt_heap *h);
+void gt_heap_geom_init(void);                      /* once per process; can't fail */               /* 0, or -1 when mmap fails */
 
 /* mcentral.c */
 void gt_central_init(gt_central *c, unsigned spc, pthread_mutex_t *lock);
-gt_span *gt_central_cache_span(gt_heap *h, unsigned spc); /* NULL: out of memory */
-void gt_central_uncache_span(gt_heap *h, gt_span *s);
+gt_span *gt_central_cache_span(gt_heap *h, unsigned spc, struct gt_mcache *mc); /* NULL: OOM */
+/* swept: the caller swept s just now (skip the sweep). */
+void gt_central_uncache_span(gt_heap *h, gt_span *s, int swept);
 void gt_central_notify(gt_heap *h, gt_span *s, unsigned spc);
 void gt_central_sweep_all(gt_heap *h);
 /* Fold pending frees into alloc_bits; returns objects reclaimed. Caller owns s. */
@@ -526,7 +577,16 @@ static inline void *gt_tiny_alloc(gt_mcache *mc, size_t size)
 }
 
 /* scavenger.c */
-void gt_scav_wake(gt_heap *h);         /* under the heap lock; starts the thread when needed */
+void gt_scav_wake(gt_heap *h);         /* under the heap lock; asks for the thread when needed */
+void gt_scav_kick_slow(gt_heap *h);    /* without any lock: starts the thread asked for */
+/* Start the background scavenger if gt_scav_wake asked for it. Call without any gotiered lock,
+ * only where a nested allocation is safe (pthread_create allocates, and in the drop-in that is
+ * gotiered itself): the end of an allocation slow path or of a large free. Can't fail. */
+static inline void gt_scav_kick(gt_heap *h)
+{
+    if (gt_unlikely(atomic_load_explicit(&h->scav_want, memory_order_relaxed)))
+        gt_scav_kick_slow(h);
+}
 void gt_scav_stop(gt_heap *h);         /* joins it */
 size_t gt_scavenge(gt_heap *h, size_t budget_pages); /* under the heap lock */
 

@@ -16,8 +16,10 @@
  * when the thread exits (pthread key destructor), on thread_detach, and at its first call
  * after a collect; entries of heaps that died are dropped without being touched (the registry,
  * under its lock, says which heaps are alive).
- * The cache also keeps freed large spans of up to 16 pages (lfree, 1 MiB at most), given back
- * with the rest on flush.
+ * The cache also keeps freed large spans of up to 16 pages (lfree, 1 MiB at most), a page
+ * cache and spare span structs and bitmap blocks (mheap.c, span_local), all given back with
+ * the rest on flush. A span that runs out is handed back without a central lock when it is
+ * full (state FULL, in no list) or empty (to the mheap); see mcentral.c.
  *
  * Invariants: slot.span == &gt_empty_span  =>  slot.cache == 0;
  *   for a cached span s: objects handed out by this cache from s = popcount(mask(w) & ~cache)
@@ -149,6 +151,7 @@ GT_NOINLINE void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc, int counted)
         GT_STAT_INC(mc->nmalloc, 1);
         GT_STAT_INC(mc->bytes_alloc, mc->slot[spc ? spc : 1].elemsize);
     }
+    gt_scav_kick(mc->heap); /* last: the slot is consistent if pthread_create allocates */
     return p;
 }
 
@@ -168,19 +171,25 @@ static void *refill(gt_mcache *mc, unsigned spc)
                 return gt_mcache_alloc(mc, spc);
             }
         }
+        /* exhausted: every object went out through this cache or was allocated before
+         * (fold_cache without the popcounts) */
         s->widx = s->nwords;
-        fold_cache(sl);
+        for (unsigned w = 0; w < s->nwords; w++) s->alloc_bits[w] = gt_word_mask(s, w);
+        s->alloc_count = s->nelems;
+        sl->cache = 0;
         gt_span_sweep(h, s);
         unsigned nfree = s->nelems - s->alloc_count;
         if (nfree && nfree >= s->nelems / 4u && load_span(sl, s)) return gt_mcache_alloc(mc, spc);
-        slot_reset(sl, spc); /* first: never a slot pointing at a span it gave back */
-        gt_central_uncache_span(h, s);
+        /* first: never a slot pointing at a span it gave back (the reuse list is empty:
+         * allocation pops it before it comes here) */
+        sl->span = &gt_empty_span;
+        gt_central_uncache_span(h, s, 1);
     }
-    s = gt_central_cache_span(h, spc);
+    s = gt_central_cache_span(h, spc, mc);
     if (!s) return NULL;
     if (!load_span(sl, s)) { /* cannot happen: cache_span returns spans with room */
         slot_reset(sl, spc); /* first: never a slot pointing at a span it gave back */
-        gt_central_uncache_span(h, s);
+        gt_central_uncache_span(h, s, 0);
         return NULL;
     }
     return gt_mcache_alloc(mc, spc);
@@ -201,12 +210,13 @@ GT_NOINLINE void gt_reuse_trim(gt_mcache *mc, unsigned spc)
 }
 
 /* Large object of `size` (> 32 KiB, no alignment beyond a page): a cached span of the same
- * page count from the calling thread's cache, else the mheap. NULL when out of memory or when
+ * page count from the calling thread's cache, else the mheap (through the thread's page
+ * cache below 16 pages). NULL when out of memory or when
  * size is too big. */
 void *gt_mcache_large_alloc(gt_heap *h, size_t size)
 {
-    gt_mcache *mc;
-    if (size <= GT_LCACHE_MAXPG * GT_PAGE && (mc = gt_mcache_get(h))) {
+    gt_mcache *mc = gt_mcache_get(h);
+    if (mc && size <= GT_LCACHE_MAXPG * GT_PAGE) {
         size_t npages = (size + GT_PAGE - 1) >> GT_PAGE_SHIFT;
         gt_span *s = mc->lfree[npages];
         if (s) {
@@ -220,7 +230,9 @@ void *gt_mcache_large_alloc(gt_heap *h, size_t size)
             return (void *)s->base;
         }
     }
-    return gt_large_alloc(h, size, 0);
+    void *p = gt_large_alloc(h, size, 0, mc);
+    gt_scav_kick(h);
+    return p;
 }
 
 /* Keep the freed large span s (not huge) in the calling thread's cache if it has one, s is
@@ -272,8 +284,9 @@ void gt_mcache_flush(gt_mcache *mc)
         gt_span *s = sl->span;
         fold_cache(sl);
         slot_reset(sl, spc); /* first: never a slot pointing at a span it gave back */
-        gt_central_uncache_span(h, s);
+        gt_central_uncache_span(h, s, 0);
     }
+    gt_heap_flush_local(h, mc); /* page cache, span structs, bitmaps */
 }
 
 /* mc's statistics: its own counters plus every slot's counts times the class size. Any
@@ -312,6 +325,15 @@ static gt_mcache *mcache_new(gt_heap *h)
         mc->ntiny = mc->ntiny_free = 0;
         for (unsigned n = 0; n <= GT_LCACHE_MAXPG; n++) mc->lfree[n] = NULL;
         mc->lpages = 0;
+        mc->pc = (gt_pcache){0};
+        mc->sfree = NULL;
+        mc->nsfree = 0;
+        mc->sbatch = 1;
+        for (unsigned k = 0; k < GT_BITS_KINDS; k++) {
+            mc->bfree[k] = NULL;
+            mc->nbfree[k] = 0;
+            mc->bbatch[k] = 1;
+        }
         mc->tiny_lim = h->tiny_lim;
         mc->free_reuse = h->free_reuse;
         mc->tiny_blk = 0;

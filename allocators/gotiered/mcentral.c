@@ -1,20 +1,27 @@
 /* mcentral.c - one central free list per span class (Go's mcentral), each under a
- * cache-line-padded mutex (striped: see gt_clock).
+ * cache-line-padded mutex (striped: see gt_clock), with Go's lock-free parts.
  *
- * Go keeps partial/full x swept/unswept span sets and advances a sweep generation per GC.
- * With explicit free there is no GC cycle: a span needs sweeping exactly when it has frees
- * pending in its `freed` bitmap. So there are three lists: `partial` (swept, free objects),
- * `full` (swept, none free) and `unswept` (frees pending). A free that lands on a span sitting
- * in `full` moves it to `unswept` (gt_central_notify, once per span: the state then changes);
- * spans in `partial` are swept when taken. cacheSpan takes partial, else sweeps up to 100
- * unswept spans, else grows a fresh span from the mheap. A sweep that empties a span gives its
- * pages back to the mheap.
+ * Go keeps partial/full x swept/unswept span sets (lock-free spanSets) and advances a sweep
+ * generation per GC. With explicit free there is no GC cycle: a span needs sweeping exactly
+ * when it has frees pending in its `freed` bitmap. So: `partial` (swept, free objects, a list
+ * under the lock), `unswept` (frees pending, a list under the lock, fed by the lock-free
+ * `notified` stack) and full swept spans, which are in no list at all (state FULL; Go's
+ * fullSwept set is only ever popped by its sweeper, which explicit free does not need). The
+ * first free that lands on a FULL span moves it to UNSWEPT with one CAS and pushes it on
+ * `notified` (gt_central_notify: no lock); the lock holder drains that stack into `unswept`.
+ * cacheSpan takes partial, else sweeps up to 100 unswept spans, else grows a fresh span from
+ * the mheap; when `avail` (partial or unswept non-empty) and `notified` both read empty it
+ * grows without taking the lock. uncacheSpan files a full span without the lock (the cache
+ * owns the span until it publishes FULL), an empty one goes straight to the mheap, a partial
+ * one takes the lock. A sweep that empties a span gives its pages back to the mheap.
  *
  * Each central's lock is one of the heap's GT_NCLOCK striped mutexes (shared by span classes
  * c, c + 32, ...; never two held at once).
- * Invariants, for every span s in a list of central c (under c's lock):
- *   st(s) == GT_ST(c.spc, list);  alloc_count(s) == popcount(alloc_bits(s));
- *   freed(s) subset of alloc_bits(s);  s in full => alloc_count == nelems.
+ * Invariants, for every span s of central c (quiescent, or under c's lock for the lists):
+ *   s in partial => st(s) == PARTIAL;  s in unswept or notified => st(s) == UNSWEPT;
+ *   st(s) == FULL => s in no list, alloc_count == nelems, no frees pending when filed;
+ *   alloc_count(s) == popcount(alloc_bits(s));  freed(s) subset of alloc_bits(s);
+ *   avail == (partial != NULL || unswept != NULL) whenever c's lock is free.
  * Lock order: registry -> central -> heap.
  */
 #include "gotiered_internal.h"
@@ -23,7 +30,9 @@
 void gt_central_init(gt_central *c, unsigned spc, pthread_mutex_t *lock)
 {
     c->lock = lock;
-    c->partial = c->unswept = c->full = NULL;
+    c->partial = c->unswept = NULL;
+    atomic_init(&c->notified, NULL);
+    atomic_init(&c->avail, 0);
     c->spc = spc;
 }
 
@@ -50,8 +59,43 @@ static void set_state(gt_span *s, unsigned state)
     atomic_store(&s->st, GT_ST(s->spc, state));
 }
 
+/* Under c's lock, before unlocking: publish whether the lists hold a span. Can't fail. */
+static void avail_sync(gt_central *c)
+{
+    atomic_store_explicit(&c->avail, c->partial || c->unswept, memory_order_relaxed);
+}
+
+/* Push s (state UNSWEPT, won by a CAS: no one else pushes it) on c's notified stack. Can't
+ * fail. */
+static void notified_push(gt_central *c, gt_span *s)
+{
+    gt_span *old = atomic_load_explicit(&c->notified, memory_order_relaxed);
+    do {
+        s->next = old;
+    } while (!atomic_compare_exchange_weak(&c->notified, &old, s));
+}
+
+/* Under c's lock: move the notified stack into `unswept`. Can't fail. */
+static void drain_notified(gt_central *c)
+{
+    gt_span *s = atomic_exchange(&c->notified, NULL);
+    while (s) {
+        gt_span *n = s->next;
+        list_push(&c->unswept, s);
+        s = n;
+    }
+}
+
+/* CAS s from FULL to UNSWEPT; the winner pushes it on c's notified stack. Can't fail. */
+static void notify_in(gt_central *c, gt_span *s, unsigned spc)
+{
+    uint32_t want = GT_ST(spc, GT_SPAN_FULL);
+    if (atomic_compare_exchange_strong(&s->st, &want, GT_ST(spc, GT_SPAN_UNSWEPT)))
+        notified_push(c, s);
+}
+
 /* Fold pending frees into alloc_bits; returns the objects reclaimed. The caller owns s (its
- * mcache, or the central lock while s is in a list). Can't fail. */
+ * mcache, the central lock while s is in a list, or the state it won). Can't fail. */
 unsigned gt_span_sweep(gt_heap *h, gt_span *s)
 {
     unsigned n = 0;
@@ -74,26 +118,27 @@ static int has_pending(gt_span *s)
     return 0;
 }
 
-/* File a swept, full span. The state is published before the freed bits are re-read, and a
- * free ORs its bit before it reads the state: one of the two sees the other. */
+/* File a swept, full span that the caller owns: state FULL, in no list. The state is
+ * published before the freed bits are re-read, and a free ORs its bit before it reads the
+ * state: one of the two sees the other, and the CAS FULL -> UNSWEPT (here or in the free's
+ * gt_central_notify) lets exactly one of them push it on `notified`. No lock. Can't fail. */
 static void file_full(gt_central *c, gt_span *s)
 {
     set_state(s, GT_SPAN_FULL);
-    if (has_pending(s)) {
-        set_state(s, GT_SPAN_UNSWEPT);
-        list_push(&c->unswept, s);
-    } else {
-        list_push(&c->full, s);
-    }
+    if (has_pending(s)) notify_in(c, s, s->spc);
 }
 
-/* A span of class spc with at least one free object, state CACHED, or NULL when out of
- * memory. */
-gt_span *gt_central_cache_span(gt_heap *h, unsigned spc)
+/* A span of class spc with at least one free object, state CACHED, for cache mc (a new span
+ * comes from mc's page cache), or NULL when out of memory. */
+gt_span *gt_central_cache_span(gt_heap *h, unsigned spc, gt_mcache *mc)
 {
     gt_central *c = &h->central[spc];
     GT_EVENT(h, central_refills, 1);
+    if (!atomic_load_explicit(&c->avail, memory_order_relaxed) &&
+        !atomic_load_explicit(&c->notified, memory_order_relaxed))
+        goto grow; /* nothing to take (a racing uncache is missed: as with Go's spanSets) */
     pthread_mutex_lock(c->lock);
+    drain_notified(c);
     gt_span *s;
     while ((s = c->partial)) {
         list_remove(&c->partial, s);
@@ -106,51 +151,51 @@ gt_span *gt_central_cache_span(gt_heap *h, unsigned spc)
         if (s->alloc_count < s->nelems) goto have;
         file_full(c, s);
     }
+    avail_sync(c);
     pthread_mutex_unlock(c->lock);
+grow:;
     unsigned cls = spc == GT_TINY_SPC ? 2 : spc;
-    return gt_heap_alloc_span(h, gt_class_npages[cls], spc);
+    return gt_heap_alloc_span(h, gt_class_npages[cls], spc, mc);
 have:
     set_state(s, GT_SPAN_CACHED);
+    avail_sync(c);
     pthread_mutex_unlock(c->lock);
     return s;
 }
 
 /* Take back a span from an mcache (its alloc_bits already include what the cache handed out).
- * An empty span goes back to the mheap. Can't fail. */
-void gt_central_uncache_span(gt_heap *h, gt_span *s)
+ * The cache owns s until its state is published, so the sweep, a full span's filing and an
+ * empty span's return to the mheap need no central lock; a partial span takes it. `swept`:
+ * the caller swept s just now (frees that land later are caught by file_full). Can't fail. */
+void gt_central_uncache_span(gt_heap *h, gt_span *s, int swept)
 {
     gt_central *c = &h->central[s->spc];
-    pthread_mutex_lock(c->lock);
-    gt_span_sweep(h, s);
+    if (!swept) gt_span_sweep(h, s);
+    if (s->alloc_count == s->nelems) {
+        file_full(c, s);
+        return;
+    }
     if (s->alloc_count == 0) {
-        pthread_mutex_unlock(c->lock);
         gt_heap_free_span(h, s);
         return;
     }
-    if (s->alloc_count == s->nelems) {
-        file_full(c, s);
-    } else {
-        set_state(s, GT_SPAN_PARTIAL);
-        list_push(&c->partial, s);
-    }
+    pthread_mutex_lock(c->lock);
+    set_state(s, GT_SPAN_PARTIAL);
+    list_push(&c->partial, s);
+    avail_sync(c);
     pthread_mutex_unlock(c->lock);
 }
 
-/* A free found s in `full`: move it to `unswept` so its objects get reused. s may have been
- * swept, emptied and recycled since (its state word says so); nothing happens then. */
+/* A free found s FULL: move it to UNSWEPT (one CAS; the winner pushes it on the notified
+ * stack) so its objects get reused. s may have been swept, emptied and recycled since: the
+ * CAS then fails (or finds another full span of the class, which is harmless: a needless
+ * sweep). No lock. Can't fail. */
 void gt_central_notify(gt_heap *h, gt_span *s, unsigned spc)
 {
-    gt_central *c = &h->central[spc];
-    pthread_mutex_lock(c->lock);
-    if (atomic_load(&s->st) == GT_ST(spc, GT_SPAN_FULL)) {
-        list_remove(&c->full, s);
-        atomic_store(&s->st, GT_ST(spc, GT_SPAN_UNSWEPT));
-        list_push(&c->unswept, s);
-    }
-    pthread_mutex_unlock(c->lock);
+    notify_in(&h->central[spc], s, spc);
 }
-
-/* Sweep every span of every central list; empty spans go back to the mheap (collect).
+/* Sweep every span of every central list (full spans have no frees pending: a free would have
+ * moved them to `notified`); empty spans go back to the mheap (collect).
  * Can't fail. */
 void gt_central_sweep_all(gt_heap *h)
 {
@@ -158,9 +203,10 @@ void gt_central_sweep_all(gt_heap *h)
         gt_central *c = &h->central[spc];
         gt_span *empty = NULL;
         pthread_mutex_lock(c->lock);
-        gt_span *lists[3] = {c->unswept, c->partial, c->full};
-        c->unswept = c->partial = c->full = NULL;
-        for (int k = 0; k < 3; k++) {
+        drain_notified(c);
+        gt_span *lists[2] = {c->unswept, c->partial};
+        c->unswept = c->partial = NULL;
+        for (int k = 0; k < 2; k++) {
             for (gt_span *s = lists[k], *n; s; s = n) {
                 n = s->next;
                 gt_span_sweep(h, s);
@@ -176,6 +222,7 @@ void gt_central_sweep_all(gt_heap *h)
                 }
             }
         }
+        avail_sync(c);
         pthread_mutex_unlock(c->lock);
         for (gt_span *s = empty, *n; s; s = n) {
             n = s->next;

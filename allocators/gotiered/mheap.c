@@ -3,8 +3,18 @@
  * allocator (pagealloc.c), large objects as whole spans, and huge objects (more pages than an
  * arena holds) in an arena of their own that is unmapped when the object is freed.
  *
+ * Go's allocSpan with a P (span_local): a span of fewer than 16 pages for a thread with a
+ * cache takes its pages from the thread's page cache (Go's pageCache: one 64-page word of the
+ * page bitmap, taken whole under the heap lock by gt_pages_take_word) and its span struct and
+ * bitmap block from the thread's free lists (Go's P.mspancache), without the heap lock; only
+ * a refill takes it, once per batch. Cached pages are in use for the page allocator and belong
+ * to no span; gt_heap_flush_local gives pages, structs and bitmaps back (cache flush: collect,
+ * thread exit, thread_detach). Freed spans go straight back to the page allocator (heap
+ * lock), as in Go.
+ *
  * Invariants (under the heap lock):
- *   pages_inuse == sum over normal-arena spans of npages;
+ *   pages_inuse == sum over normal-arena spans of npages + sum over caches of |pc.cache|
+ *                  (+ |pc.pending| while a thread maps a span: 0 whenever it is not running);
  *   pages_total == sum over normal arenas of (8192 - header pages);
  *   pages_total - pages_inuse == sum of arena free_pages;   pages_released == popcount(scav);
  *   spans[p] == s  <=>  page p lies in span s (huge arenas: only the object's first page).
@@ -70,12 +80,28 @@ int gt_heap_first_arena(gt_heap *h)
     return rc;
 }
 
-/* Bitmap words of a small span of class spc. Can't fail. */
-static unsigned span_nwords(unsigned spc)
+/* Geometry of a small span of each span class, computed once (the divisions stay off the
+ * span path): objects, bitmap words, bits_fix kind. */
+static struct {
+    uint16_t nelems, nwords;
+    uint8_t bkind;
+} spc_geom[GT_NSPC];
+static pthread_once_t geom_once = PTHREAD_ONCE_INIT;
+
+static void geom_init(void)
 {
-    unsigned c = spc == GT_TINY_SPC ? 2 : spc;
-    return ((unsigned)gt_class_npages[c] * (unsigned)GT_PAGE / gt_class_size[c] + 63u) / 64u;
+    for (unsigned spc = 1; spc < GT_NSPC; spc++) {
+        unsigned c = spc == GT_TINY_SPC ? 2 : spc;
+        unsigned n = (unsigned)gt_class_npages[c] * (unsigned)GT_PAGE / gt_class_size[c];
+        spc_geom[spc].nelems = (uint16_t)n;
+        spc_geom[spc].nwords = (uint16_t)((n + 63) / 64);
+        spc_geom[spc].bkind = (uint8_t)gt_bits_kind((n + 63) / 64);
+    }
 }
+
+/* create(): the geometry table, once per process. Can't fail. */
+void gt_heap_geom_init(void) { pthread_once(&geom_once, geom_init); }
+
 
 /* Geometry and empty bitmaps (block `bits`, from bits_fix) for a small span; poisons its
  * objects. Can't fail. */
@@ -84,10 +110,10 @@ static void span_init_small(gt_span *s, unsigned spc, uint64_t *bits)
     unsigned c = spc == GT_TINY_SPC ? 2 : spc;
     s->elemsize = gt_class_size[c];
     s->divmul = gt_class_divmul[c];
-    s->nelems = (uint16_t)(s->npages * GT_PAGE / s->elemsize);
-    s->nwords = (uint16_t)((s->nelems + 63) / 64);
+    s->nelems = spc_geom[spc].nelems;
+    s->nwords = spc_geom[spc].nwords;
     s->alloc_bits = bits;
-    s->freed = (_Atomic uint64_t *)(bits + (1u << gt_bits_kind(s->nwords)));
+    s->freed = (_Atomic uint64_t *)(bits + (1u << spc_geom[spc].bkind));
     for (unsigned w = 0; w < s->nwords; w++) { /* words past nwords are never read */
         s->alloc_bits[w] = 0;
         atomic_store_explicit(&s->freed[w], 0, memory_order_relaxed);
@@ -98,15 +124,187 @@ static void span_init_small(gt_span *s, unsigned spc, uint64_t *bits)
     GT_POISON(s->base, (size_t)s->npages * GT_PAGE);
 }
 
-/* A span of npages for span class spc (0 = large), state CACHED (small) or LARGE, or NULL
- * when out of memory (nothing changed). Takes the heap lock. */
-gt_span *gt_heap_alloc_span(gt_heap *h, size_t npages, unsigned spc)
+/* Fill in span s of npages at page i of arena a for span class spc (0 = large) with bitmap
+ * block `bits` and tiny records tr (or NULL), map its pages, publish its state: CACHED
+ * (small) or LARGE. Can't fail. */
+static void span_setup(gt_span *s, gt_arena *a, size_t i, size_t npages, unsigned spc,
+                       uint64_t *bits, gt_tinyblk *tr)
 {
+    s->base = (uintptr_t)a + i * GT_PAGE;
+    s->next = s->prev = NULL;
+    s->arena = a;
+    s->tiny = tr;
+    s->npages = (uint32_t)npages;
+    s->spc = (uint8_t)spc;
+    s->huge = 0;
+    s->alloc_count = 0;
+    s->widx = 0;
+    if (spc) {
+        span_init_small(s, spc, bits);
+        atomic_store_explicit(&s->st, GT_ST(spc, GT_SPAN_CACHED), memory_order_release);
+    } else {
+        s->elemsize = (uint32_t)(npages * GT_PAGE);
+        s->divmul = 0;
+        s->nelems = 1;
+        s->nwords = 1;
+        s->alloc_count = 1;
+        s->alloc_bits = NULL;
+        s->freed = NULL;
+        GT_UNPOISON(s->base, npages * GT_PAGE);
+        atomic_store_explicit(&s->st, GT_ST(0, GT_SPAN_LARGE), memory_order_release);
+    }
+    gt_span **m = &a->spans[i];
+    for (size_t k = 0; k < npages; k++) m[k] = s;
+}
+
+/* n free pages in a row from page cache pc: the index of the first page in the arena, or -1
+ * when no run of n is cached (Go's pageCache.alloc with findBitRange64). Owner thread only.
+ * Can't fail. */
+static inline long pc_take(gt_pcache *pc, size_t n)
+{
+    uint64_t c = pc->cache, x = c;
+    for (size_t k = 1; k < n; k++) x &= c >> k;
+    if (!x) return -1;
+    unsigned b = (unsigned)__builtin_ctzll(x);
+    uint64_t run = (n == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << n) - 1)) << b;
+    pc->pending = run; /* cleared (release) once the span maps the pages */
+    __atomic_store_n(&pc->cache, c & ~run, __ATOMIC_RELEASE);
+    return (long)pc->word * 64 + b;
+}
+
+/* Give pc's pages back to the page allocator. Under the heap lock. Can't fail. */
+static void pc_flush_locked(gt_heap *h, gt_pcache *pc)
+{
+    if (!pc->arena) return;
+    uint64_t c = __atomic_load_n(&pc->cache, __ATOMIC_RELAXED);
+    gt_pages_put_word(pc->arena, pc->word, c, pc->scav);
+    h->pages_inuse -= gt_popcount(c);
+    h->pages_released += gt_popcount(c & pc->scav);
+    pc->arena = NULL;
+    pc->scav = 0;
+    __atomic_store_n(&pc->cache, 0, __ATOMIC_RELAXED);
+}
+
+/* Refill pc with the free pages of the first 64-page group that has a run of npages (oldest
+ * arena first, a new arena when none has), after giving back what pc still holds. Under the heap lock. 0, or -1 when no arena can be mapped. */
+static int pc_refill_locked(gt_heap *h, gt_pcache *pc, size_t npages)
+{
+    pc_flush_locked(h, pc);
+    gt_arena *a;
+    unsigned n = 0;
+    for (a = h->arenas; a; a = a->next)
+        if ((n = gt_pages_take_word(a, pc, npages))) break;
+    if (!n) {
+        if (!(a = arena_new(h)) || !(n = gt_pages_take_word(a, pc, npages))) return -1;
+    }
+    h->pages_inuse += n;
+    h->pages_released -= gt_popcount(pc->scav);
+    return 0;
+}
+
+/* Go's mheap.allocSpan with a P: pages from the thread's page cache, the span struct and its
+ * bitmaps from the thread's span caches; the heap lock only to refill one of them (in
+ * batches). A span of npages (< 16) for span class spc (not tiny), or NULL when a refill
+ * fails (the caller then takes the locked path, which reports out of memory). */
+static gt_span *span_local(gt_heap *h, gt_mcache *mc, size_t npages, unsigned spc)
+{
+    unsigned bk = spc ? spc_geom[spc].bkind : 0;
+    long i = pc_take(&mc->pc, npages);
+    if (gt_unlikely(i < 0 || !mc->sfree || (spc && !mc->bfree[bk]))) {
+        pthread_mutex_lock(&h->lock);
+        if (!mc->sfree) {
+            while (mc->nsfree < mc->sbatch) {
+                gt_span *s = gt_fix_alloc(&h->span_fix);
+                if (!s) break;
+                s->base = (uintptr_t)mc->sfree;
+                mc->sfree = s;
+                mc->nsfree++;
+            }
+            if (mc->sbatch < GT_SCACHE_N) mc->sbatch *= 2;
+        }
+        if (spc && !mc->bfree[bk]) {
+            while (mc->nbfree[bk] < mc->bbatch[bk]) {
+                void *b = gt_mfix_alloc(&h->bits_fix, bk);
+                if (!b) break;
+                *(void **)b = mc->bfree[bk];
+                mc->bfree[bk] = b;
+                mc->nbfree[bk]++;
+            }
+            if (mc->bbatch[bk] < GT_BCACHE_N) mc->bbatch[bk] *= 2;
+        }
+        if (i < 0 && pc_refill_locked(h, &mc->pc, npages) == 0) i = pc_take(&mc->pc, npages);
+        pthread_mutex_unlock(&h->lock);
+        if (i < 0 || !mc->sfree || (spc && !mc->bfree[bk])) {
+            if (i >= 0) { /* give the run back to the cache */
+                uint64_t run = ((UINT64_C(1) << npages) - 1) << (i & 63);
+                __atomic_store_n(&mc->pc.cache, mc->pc.cache | run, __ATOMIC_RELAXED);
+                __atomic_store_n(&mc->pc.pending, 0, __ATOMIC_RELEASE);
+            }
+            return NULL;
+        }
+    }
+    gt_span *s = mc->sfree;
+    mc->sfree = (gt_span *)s->base;
+    mc->nsfree--;
+    uint64_t *bits = NULL;
+    if (spc) {
+        bits = mc->bfree[bk];
+        mc->bfree[bk] = *(void **)bits;
+        mc->nbfree[bk]--;
+    } else {
+        GT_STAT_INC(mc->nmalloc, 1);
+        GT_STAT_INC(mc->bytes_alloc, npages * GT_PAGE);
+    }
+    span_setup(s, mc->pc.arena, (size_t)i, npages, spc, bits, NULL);
+    __atomic_store_n(&mc->pc.pending, 0, __ATOMIC_RELEASE); /* after the page map stores */
+    GT_EVENT(h, spans_grown, 1);
+    return s;
+}
+
+/* Give mc's page cache, span structs and bitmap blocks back (thread exit, collect, detach).
+ * Takes the heap lock. Can't fail. */
+void gt_heap_flush_local(gt_heap *h, gt_mcache *mc)
+{
+    if (!mc->pc.arena && !mc->sfree) {
+        unsigned k = 0;
+        while (k < GT_BITS_KINDS && !mc->bfree[k]) k++;
+        if (k == GT_BITS_KINDS) return;
+    }
+    pthread_mutex_lock(&h->lock);
+    pc_flush_locked(h, &mc->pc);
+    while (mc->sfree) {
+        gt_span *s = mc->sfree;
+        mc->sfree = (gt_span *)s->base;
+        gt_fix_free(&h->span_fix, s);
+    }
+    mc->nsfree = 0;
+    for (unsigned k = 0; k < GT_BITS_KINDS; k++) {
+        while (mc->bfree[k]) {
+            void *b = mc->bfree[k];
+            mc->bfree[k] = *(void **)b;
+            gt_mfix_free(&h->bits_fix, k, b);
+        }
+        mc->nbfree[k] = 0;
+    }
+    gt_scav_wake(h);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* A span of npages for span class spc (0 = large), state CACHED (small) or LARGE, or NULL
+ * when out of memory (nothing changed). Spans of fewer than 16 pages for a thread with a cache
+ * mc come from span_local without the heap lock; otherwise (and when a refill fails) the heap
+ * lock is taken and the page allocator searched. */
+gt_span *gt_heap_alloc_span(gt_heap *h, size_t npages, unsigned spc, gt_mcache *mc)
+{
+    if (mc && npages <= GT_PCACHE_MAXPG && spc != GT_TINY_SPC) {
+        gt_span *s = span_local(h, mc, npages, spc);
+        if (s) return s;
+    }
     pthread_mutex_lock(&h->lock);
     gt_span *s = gt_fix_alloc(&h->span_fix);
     gt_tinyblk *tr = NULL;
     uint64_t *bits = NULL;
-    unsigned bk = spc ? gt_bits_kind(span_nwords(spc)) : 0;
+    unsigned bk = spc ? spc_geom[spc].bkind : 0;
     if (s && spc && !(bits = gt_mfix_alloc(&h->bits_fix, bk))) {
         gt_fix_free(&h->span_fix, s);
         s = NULL;
@@ -135,32 +333,11 @@ gt_span *gt_heap_alloc_span(gt_heap *h, size_t npages, unsigned spc)
     }
     h->pages_released -= gt_pages_take(a, (size_t)i, npages);
     h->pages_inuse += npages;
-    s->base = (uintptr_t)a + (size_t)i * GT_PAGE;
-    s->next = s->prev = NULL;
-    s->arena = a;
-    s->tiny = tr;
-    s->npages = (uint32_t)npages;
-    s->spc = (uint8_t)spc;
-    s->huge = 0;
-    s->alloc_count = 0;
-    s->widx = 0;
-    if (spc) {
-        span_init_small(s, spc, bits);
-        atomic_store_explicit(&s->st, GT_ST(spc, GT_SPAN_CACHED), memory_order_release);
-    } else {
-        s->elemsize = (uint32_t)(npages * GT_PAGE);
-        s->divmul = 0;
-        s->nelems = 1;
-        s->nwords = 1;
-        s->alloc_count = 1;
-        s->alloc_bits = NULL;
-        s->freed = NULL;
-        GT_UNPOISON(s->base, npages * GT_PAGE);
-        atomic_store_explicit(&s->st, GT_ST(0, GT_SPAN_LARGE), memory_order_release);
+    span_setup(s, a, (size_t)i, npages, spc, bits, tr);
+    if (!spc) {
         h->r_nmalloc++;
         h->r_bytes_alloc += npages * GT_PAGE;
     }
-    for (size_t k = 0; k < npages; k++) a->spans[(size_t)i + k] = s;
     GT_EVENT(h, spans_grown, 1);
     pthread_mutex_unlock(&h->lock);
     return s;
@@ -199,8 +376,8 @@ static void free_span_locked(gt_heap *h, gt_span *s)
 }
 
 /* A large object of `size` bytes aligned to `align` (0 or a power of two; at least a page),
- * or NULL when out of memory or too big. Can't fail otherwise. */
-void *gt_large_alloc(gt_heap *h, size_t size, size_t align)
+ * from mc's page cache when mc is not NULL and it is small enough (counted in mc), or NULL when out of memory or too big. Can't fail otherwise. */
+void *gt_large_alloc(gt_heap *h, size_t size, size_t align, gt_mcache *mc)
 {
     if (size > GT_MAX_REQUEST || align > GT_ARENA_BYTES / 2) return NULL;
     if (align < GT_PAGE) align = GT_PAGE;
@@ -208,7 +385,7 @@ void *gt_large_alloc(gt_heap *h, size_t size, size_t align)
     if (!npages) npages = 1;
     size_t extra = align / GT_PAGE - 1;
     if (npages + extra <= GT_ARENA_PAGES - GT_HDR_PAGES) {
-        gt_span *s = gt_heap_alloc_span(h, npages + extra, 0);
+        gt_span *s = gt_heap_alloc_span(h, npages + extra, 0, mc);
         if (!s) return NULL;
         return (void *)((s->base + align - 1) & ~(uintptr_t)(align - 1));
     }

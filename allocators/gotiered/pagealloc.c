@@ -8,7 +8,11 @@
  * ascending hint addresses; mmap here gives descending ones, so creation order stands in). A search skips arenas whose maxrun is too small, walks chunk summaries carrying the
  * free run across chunk borders, and scans bits only inside the one chunk that holds the run.
  * Freeing clears bits, so freed neighbours merge implicitly: there is no free list to coalesce.
+ * A free updates the summaries from the one run it creates (its neighbours found through the
+ * old summaries, or a short word walk) instead of rescanning the chunk and merging all 16.
  * A second bitmap `scav` marks free pages already returned to the OS (the scavenger's).
+ * gt_pages_take_word / gt_pages_put_word move a whole bitmap word's free pages into and out of
+ * a thread's page cache (Go's allocToCache; mheap.c).
  *
  * Invariants (per arena, checked by gt_pages_check):
  *   sum[c] == summary(alloc bits of chunk c);   maxrun == merge(sum[0..15]);
@@ -111,6 +115,78 @@ static void update(gt_arena *a, size_t i, size_t n)
     a->maxrun = merge_max(a);
 }
 
+/* Free pages directly below page j, the first page of a range just freed in chunk c0 (its
+ * bits already cleared; every summary still as before the free, which only differs on the
+ * freed range). Inside c0: the old summary's `start` when the free run at the chunk start
+ * reaches j (the common case of neighbouring frees), else a word-at-a-time walk that stops at
+ * a page in use within the chunk; then whole chunks below: a free one adds 512 pages, the
+ * first other one its `end`. Can't fail (the header pages are in use). */
+static size_t free_below(const gt_arena *a, size_t j, unsigned c0)
+{
+    size_t clo = (size_t)c0 * GT_CHUNK_PAGES;
+    if (j > clo) {
+        if (clo + a->sum[c0].start != j) { /* a page in use in [clo, j): walk down to it */
+            size_t w = (j - 1) >> 6, cnt;
+            unsigned bit = (unsigned)((j - 1) & 63);
+            uint64_t x = a->alloc[w] << (63 - bit); /* pages w*64 .. j-1, on top */
+            if (x) return (size_t)__builtin_clzll(x);
+            for (cnt = bit + 1; !a->alloc[--w]; cnt += 64) {}
+            return cnt + (size_t)__builtin_clzll(a->alloc[w]);
+        }
+    }
+    size_t cnt = j - clo;
+    for (unsigned c = c0; c > 0; c--) {
+        const gt_sum *s = &a->sum[c - 1];
+        if (s->start != GT_CHUNK_PAGES) return cnt + s->end;
+        cnt += GT_CHUNK_PAGES;
+    }
+    return cnt;
+}
+
+/* Free pages from page k up, k just past a range freed whose last page is in chunk c1; as
+ * free_below, mirrored. Can't fail. */
+static size_t free_above(const gt_arena *a, size_t k, unsigned c1)
+{
+    size_t chi = (size_t)(c1 + 1) * GT_CHUNK_PAGES;
+    if (k < chi) {
+        if (chi - a->sum[c1].end != k) { /* a page in use in [k, chi): walk up to it */
+            size_t w = k >> 6, cnt;
+            uint64_t x = a->alloc[w] >> (k & 63);
+            if (x) return (size_t)__builtin_ctzll(x);
+            for (cnt = 64 - (k & 63); !a->alloc[++w]; cnt += 64) {}
+            return cnt + (size_t)__builtin_ctzll(a->alloc[w]);
+        }
+    }
+    size_t cnt = chi - k;
+    for (unsigned c = c1 + 1; c < GT_NCHUNK; c++) {
+        const gt_sum *s = &a->sum[c];
+        if (s->start != GT_CHUNK_PAGES) return cnt + s->start;
+        cnt += GT_CHUNK_PAGES;
+    }
+    return cnt;
+}
+
+/* After pages [i, i+n) were freed (bits cleared): they join their free neighbours in one run
+ * R; no other run changed. So each touched chunk's summary changes only by its part of R
+ * (start / end when R reaches its edge, max when longer), and the arena's longest run is
+ * max(maxrun, |R|): no chunk rescan, no merge of all 16 summaries (together ~400 instructions
+ * per free of a large span, this a few dozen). Can't fail. */
+static void update_put(gt_arena *a, size_t i, size_t n)
+{
+    unsigned c0 = (unsigned)(i / GT_CHUNK_PAGES), c1 = (unsigned)((i + n - 1) / GT_CHUNK_PAGES);
+    size_t lo = i - free_below(a, i, c0), hi = i + n + free_above(a, i + n, c1);
+    for (unsigned c = c0; c <= c1; c++) {
+        size_t clo = (size_t)c * GT_CHUNK_PAGES, chi = clo + GT_CHUNK_PAGES;
+        size_t ilo = lo > clo ? lo : clo, ihi = hi < chi ? hi : chi;
+        uint16_t len = (uint16_t)(ihi - ilo);
+        gt_sum *s = &a->sum[c];
+        if (ilo == clo) s->start = len;
+        if (ihi == chi) s->end = len;
+        if (len > s->max) s->max = len;
+    }
+    if (hi - lo > a->maxrun) a->maxrun = (uint32_t)(hi - lo);
+}
+
 /* Set (v=1) or clear bits [i, i+n). Can't fail. */
 static void set_range(uint64_t *b, size_t i, size_t n, int v)
 {
@@ -199,7 +275,52 @@ void gt_pages_put(gt_arena *a, size_t i, size_t n)
     set_range(a->alloc, i, n, 0);
     a->free_pages += (uint32_t)n;
     if (i < a->search) a->search = (uint32_t)i;
-    update(a, i, n);
+    update_put(a, i, n);
+}
+
+/* Go's pageAlloc.allocToCache: the free pages of the first bitmap word with a run of n free
+ * pages inside it, from the word of the search hint on (pages below the hint are all in use,
+ * so every free page of that word lies at or after it). Go takes the first word with any free
+ * page and sends a request its cache cannot serve to the locked path; asking for a run of n
+ * keeps a leftover fragment from sending every later request of n pages there. Returns the
+ * pages taken (0: no such word). Can't fail. */
+unsigned gt_pages_take_word(gt_arena *a, gt_pcache *pc, size_t n)
+{
+    if (a->free_pages < n || a->maxrun < n) return 0;
+    for (unsigned w = a->search / 64; w < GT_PAGE_WORDS; w++) {
+        const unsigned wpc = GT_CHUNK_PAGES / 64; /* words per chunk */
+        if (a->sum[w / wpc].max < n) { /* no run of n in this chunk: skip it */
+            w = (w / wpc) * wpc + wpc - 1;
+            continue;
+        }
+        uint64_t free = ~a->alloc[w], x = free;
+        for (size_t k = 1; k < n && x; k++) x &= free >> k;
+        if (!x) continue; /* no run of n inside this word */
+        pc->arena = a;
+        pc->word = w;
+        pc->scav = a->scav[w] & free;
+        __atomic_store_n(&pc->cache, free, __ATOMIC_RELAXED);
+        a->scav[w] &= ~free;
+        a->alloc[w] = ~UINT64_C(0);
+        unsigned n = gt_popcount(free);
+        a->free_pages -= n;
+        if (a->search >= w * 64) a->search = (w + 1) * 64; /* every page below is in use */
+        update(a, (size_t)w * 64, 64);
+        return n;
+    }
+    return 0;
+}
+
+/* Can't fail. */
+void gt_pages_put_word(gt_arena *a, unsigned w, uint64_t pages, uint64_t scav)
+{
+    if (!pages) return;
+    a->alloc[w] &= ~pages;
+    a->scav[w] |= scav & pages;
+    a->free_pages += gt_popcount(pages);
+    size_t first = (size_t)w * 64 + (size_t)__builtin_ctzll(pages);
+    if (first < a->search) a->search = (uint32_t)first;
+    update(a, (size_t)w * 64, 64); /* several runs at once: the full recomputation */
 }
 
 /* Returns pages released (madvise failures leave the pages marked unreleased). */

@@ -58,15 +58,36 @@ static void *scav_main(void *arg)
     return NULL;
 }
 
-/* Called when pages go back to the page heap: starts the background thread the first time
+/* Called when pages go back to the page heap: asks for the background thread the first time
  * free resident pages exceed the goal (before that it would have nothing to do; a heap that
  * never frees 1 MiB of pages never pays for the thread: its stack, and the ~350 KiB of libc
- * and harness code pages its creation faults in). Under the heap lock; if pthread_create
- * fails the heap simply runs without it. Can't fail. */
+ * and harness code pages its creation faults in). Under the heap lock, so it only sets
+ * scav_want: pthread_create allocates (the thread's TLS), and in the drop-in build that
+ * allocation is gotiered's own, which may need the heap lock (a thread exit's cache flush
+ * once deadlocked so). Can't fail. */
 void gt_scav_wake(gt_heap *h)
 {
     if (h->scav_started || !h->bg_scav || h->scav_stop || !scav_excess(h)) return;
-    if (pthread_create(&h->scav_thread, NULL, scav_main, h) == 0) h->scav_started = 1;
+    atomic_store_explicit(&h->scav_want, 1, memory_order_relaxed);
+}
+
+/* gt_scav_kick's slow part, without any gotiered lock held: start the thread once. If
+ * pthread_create fails the heap simply runs without it. Can't fail. */
+GT_NOINLINE void gt_scav_kick_slow(gt_heap *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int go = atomic_load_explicit(&h->scav_want, memory_order_relaxed) && !h->scav_started &&
+             h->bg_scav && !h->scav_stop;
+    atomic_store_explicit(&h->scav_want, 0, memory_order_relaxed);
+    if (go) h->scav_started = 1; /* taken: a nested or racing kick does nothing */
+    pthread_mutex_unlock(&h->lock);
+    if (!go) return;
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, scav_main, h);
+    pthread_mutex_lock(&h->lock);
+    if (rc == 0) h->scav_thread = t;
+    else h->scav_started = 0;
+    pthread_mutex_unlock(&h->lock);
 }
 
 /* Stop and join the background thread (destroy). Can't fail. */
@@ -75,7 +96,8 @@ void gt_scav_stop(gt_heap *h)
     pthread_mutex_lock(&h->lock);
     h->scav_stop = 1;
     int started = h->scav_started;
+    pthread_t t = h->scav_thread;
     pthread_cond_signal(&h->scav_cond);
     pthread_mutex_unlock(&h->lock);
-    if (started) pthread_join(h->scav_thread, NULL);
+    if (started) pthread_join(t, NULL);
 }
