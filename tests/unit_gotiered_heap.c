@@ -5,6 +5,7 @@
 #include "wait_child.h"
 
 #include <criterion/criterion.h>
+#include "gt_pages_test.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,21 +62,6 @@ static size_t vm_size_kb(void)
 }
 
 /* ---- page allocator ---- */
-
-static gt_arena *fake_arena(void)
-{
-    gt_arena *a = calloc(1, sizeof *a);
-    cr_assert(a);
-    a->first_page = (uint32_t)GT_HDR_PAGES;
-    gt_pages_init(a);
-    return a;
-}
-
-static void pages_ok(gt_arena *a)
-{
-    char msg[256] = "";
-    cr_assert_eq(gt_pages_check(a, msg, sizeof msg), 0, "%s", msg);
-}
 
 Test(gotiered_pages, first_fit_and_merge_of_freed_neighbours)
 {

@@ -6,6 +6,7 @@
 #include "gotiered/gotiered_internal.h"
 
 #include <criterion/criterion.h>
+#include "gt_pages_test.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,21 +44,6 @@ static uint64_t pages_inuse(gt_heap *h)
     uint64_t n = h->pages_inuse;
     pthread_mutex_unlock(&h->lock);
     return n;
-}
-
-static gt_arena *fake_arena(void)
-{
-    gt_arena *a = calloc(1, sizeof *a);
-    cr_assert(a);
-    a->first_page = (uint32_t)GT_HDR_PAGES;
-    gt_pages_init(a);
-    return a;
-}
-
-static void pages_ok(gt_arena *a)
-{
-    char msg[256] = "";
-    cr_assert_eq(gt_pages_check(a, msg, sizeof msg), 0, "%s", msg);
 }
 
 /* The page-allocator side: take_word takes every free page of the first word holding a run of

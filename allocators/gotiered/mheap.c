@@ -124,6 +124,20 @@ static void span_init_small(gt_span *s, unsigned spc, uint64_t *bits)
     GT_POISON(s->base, (size_t)s->npages * GT_PAGE);
 }
 
+/* A span holding one object of elemsize bytes (a large object; a huge one: 0), in use: no
+ * bitmaps, published as LARGE. Can't fail. */
+static void span_set_large(gt_span *s, uint32_t elemsize)
+{
+    s->elemsize = elemsize;
+    s->divmul = 0;
+    s->nelems = 1;
+    s->nwords = 1;
+    s->alloc_count = 1;
+    s->alloc_bits = NULL;
+    s->freed = NULL;
+    atomic_store_explicit(&s->st, GT_ST(0, GT_SPAN_LARGE), memory_order_release);
+}
+
 /* Fill in span s of npages at page i of arena a for span class spc (0 = large) with bitmap
  * block `bits` and tiny records tr (or NULL), map its pages, publish its state: CACHED
  * (small) or LARGE. Can't fail. */
@@ -143,15 +157,8 @@ static void span_setup(gt_span *s, gt_arena *a, size_t i, size_t npages, unsigne
         span_init_small(s, spc, bits);
         atomic_store_explicit(&s->st, GT_ST(spc, GT_SPAN_CACHED), memory_order_release);
     } else {
-        s->elemsize = (uint32_t)(npages * GT_PAGE);
-        s->divmul = 0;
-        s->nelems = 1;
-        s->nwords = 1;
-        s->alloc_count = 1;
-        s->alloc_bits = NULL;
-        s->freed = NULL;
         GT_UNPOISON(s->base, npages * GT_PAGE);
-        atomic_store_explicit(&s->st, GT_ST(0, GT_SPAN_LARGE), memory_order_release);
+        span_set_large(s, (uint32_t)(npages * GT_PAGE));
     }
     gt_span **m = &a->spans[i];
     for (size_t k = 0; k < npages; k++) m[k] = s;
@@ -413,15 +420,8 @@ void *gt_large_alloc(gt_heap *h, size_t size, size_t align, gt_mcache *mc)
     s->npages = (uint32_t)(npages + extra);
     s->spc = 0;
     s->huge = 1;
-    s->elemsize = 0;
-    s->divmul = 0;
-    s->nelems = 1;
-    s->nwords = 1;
-    s->alloc_count = 1;
     s->widx = 0;
-    s->alloc_bits = NULL;
-    s->freed = NULL;
-    atomic_store_explicit(&s->st, GT_ST(0, GT_SPAN_LARGE), memory_order_release);
+    span_set_large(s, 0);
     a->spans[(p - (uintptr_t)a) >> GT_PAGE_SHIFT] = s;
     h->huge_bytes += (npages + extra) * GT_PAGE;
     h->arena_bytes += bytes;
