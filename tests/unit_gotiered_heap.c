@@ -5,7 +5,7 @@
 #include "wait_child.h"
 
 #include <criterion/criterion.h>
-#include "gt_pages_test.h"
+#include "gt_test.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,31 +13,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern const al_backend al_backend_gotiered;
-static const al_backend *const B = &al_backend_gotiered;
-
-#ifdef __SANITIZE_THREAD__
-#define SCALE 4
-#elif defined(__SANITIZE_ADDRESS__)
-#define SCALE 2
-#else
-#define SCALE 1
-#endif
-
-static void *mk(const char *opts)
-{
-    char err[256] = "";
-    void *h = B->create(opts, err, sizeof err);
-    cr_assert(h, "create(%s): %s", opts ? opts : "NULL", err);
-    return h;
-}
-
-static void must_check(void *h)
-{
-    char msg[256] = "";
-    cr_assert_eq(B->check(h, msg, sizeof msg), 0, "check: %s", msg);
-}
 
 static size_t rss_bytes(void)
 {
