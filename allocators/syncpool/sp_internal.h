@@ -168,10 +168,9 @@ typedef struct sp_heap {
     size_t min_size, max_size;      /* smallest and largest bucket                   */
     size_t cls_or;                  /* bucket of n <= max: bsr((n-1) | cls_or) - cls_base */
     unsigned cls_base;
-    unsigned put_nb;                /* free's fast path takes info < put_nb: nb, 0 if zero */
-    unsigned min_shift;             /* log2(min_size)                                */
+    unsigned put_nb;                /* free's fast path takes info < put_nb: nb, 0 with
+                                     * zero=1 (every put then zeroes, off the fast path) */
     unsigned nb;                    /* buckets                                       */
-    int zero;                       /* zero blocks on put                            */
     int asym;                       /* cleanup has membarrier(): owners' gets need no RMW */
     sp_local *local;                /* [maxp * nb]: P p, bucket b at p * nb + b       */
     sp_local *victim;               /* [maxp * nb]                                   */

@@ -769,8 +769,7 @@ static void *sp_create(const char *options, char *err, size_t errlen)
     } else {
         h->min_size = o.min;
         h->max_size = o.max;
-        h->min_shift = (unsigned)__builtin_ctzll(o.min);
-        h->nb = (unsigned)__builtin_ctzll(o.max) - h->min_shift + 1;
+        h->nb = (unsigned)(__builtin_ctzll(o.max) - __builtin_ctzll(o.min)) + 1;
         for (unsigned b = 0; b < h->nb; b++) h->bucket[b].size = o.min << b;
         h->cls_or = o.min - 1; /* n <= min: bsr(min - 1); min < n <= 2 min: one more; ... */
     }
@@ -780,7 +779,6 @@ static void *sp_create(const char *options, char *err, size_t errlen)
         h->bucket[b].off = line ? SP_LINE : SP_HDR;
         h->bucket[b].gross = h->bucket[b].size + h->bucket[b].off;
     }
-    h->zero = o.zero;
     h->put_nb = o.zero ? 0 : h->nb;
     h->maxp = o.procs;
     if (!o.gc_set) {
