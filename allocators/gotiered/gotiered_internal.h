@@ -372,11 +372,12 @@ gt_span *gt_heap_alloc_span(gt_heap *h, size_t npages, unsigned spc, struct gt_m
  * Can't fail. */
 void gt_heap_flush_local(gt_heap *h, struct gt_mcache *mc);
 void gt_heap_free_span(gt_heap *h, gt_span *s);    /* takes the heap lock; can't fail */
-void *gt_large_alloc(gt_heap *h, size_t size, size_t align, struct gt_mcache *mc); /* NULL: OOM or too big */
+/* NULL: out of memory or too big */
+void *gt_large_alloc(gt_heap *h, size_t size, size_t align, struct gt_mcache *mc);
 void gt_large_free(gt_heap *h, gt_span *s);
 void gt_heap_unmap_all(gt_heap *h);
-int gt_heap_first_arena(gt_heap *h);
-void gt_heap_geom_init(void);                      /* once per process; can't fail */               /* 0, or -1 when mmap fails */
+int gt_heap_first_arena(gt_heap *h);               /* 0, or -1 when mmap fails */
+void gt_heap_geom_init(void);                      /* once per process; can't fail */
 
 /* mcentral.c */
 void gt_central_init(gt_central *c, unsigned spc, pthread_mutex_t *lock);

@@ -102,7 +102,6 @@ static void geom_init(void)
 /* create(): the geometry table, once per process. Can't fail. */
 void gt_heap_geom_init(void) { pthread_once(&geom_once, geom_init); }
 
-
 /* Geometry and empty bitmaps (block `bits`, from bits_fix) for a small span; poisons its
  * objects. Can't fail. */
 static void span_init_small(gt_span *s, unsigned spc, uint64_t *bits)
@@ -164,6 +163,12 @@ static void span_setup(gt_span *s, gt_arena *a, size_t i, size_t npages, unsigne
     for (size_t k = 0; k < npages; k++) m[k] = s;
 }
 
+/* The bits of n pages (1..64) from bit b of a page-cache word. Can't fail. */
+static inline uint64_t pc_run(size_t n, unsigned b)
+{
+    return (n == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << n) - 1)) << b;
+}
+
 /* n free pages in a row from page cache pc: the index of the first page in the arena, or -1
  * when no run of n is cached (Go's pageCache.alloc with findBitRange64). Owner thread only.
  * Can't fail. */
@@ -173,7 +178,7 @@ static inline long pc_take(gt_pcache *pc, size_t n)
     for (size_t k = 1; k < n; k++) x &= c >> k;
     if (!x) return -1;
     unsigned b = (unsigned)__builtin_ctzll(x);
-    uint64_t run = (n == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << n) - 1)) << b;
+    uint64_t run = pc_run(n, b);
     pc->pending = run; /* cleared (release) once the span maps the pages */
     __atomic_store_n(&pc->cache, c & ~run, __ATOMIC_RELEASE);
     return (long)pc->word * 64 + b;
@@ -193,7 +198,8 @@ static void pc_flush_locked(gt_heap *h, gt_pcache *pc)
 }
 
 /* Refill pc with the free pages of the first 64-page group that has a run of npages (oldest
- * arena first, a new arena when none has), after giving back what pc still holds. Under the heap lock. 0, or -1 when no arena can be mapped. */
+ * arena first, a new arena when none has), after giving back what pc still holds. Under the
+ * heap lock. 0, or -1 when no arena can be mapped. */
 static int pc_refill_locked(gt_heap *h, gt_pcache *pc, size_t npages)
 {
     pc_flush_locked(h, pc);
@@ -243,7 +249,7 @@ static gt_span *span_local(gt_heap *h, gt_mcache *mc, size_t npages, unsigned sp
         pthread_mutex_unlock(&h->lock);
         if (i < 0 || !mc->sfree || (spc && !mc->bfree[bk])) {
             if (i >= 0) { /* give the run back to the cache */
-                uint64_t run = ((UINT64_C(1) << npages) - 1) << (i & 63);
+                uint64_t run = pc_run(npages, (unsigned)(i & 63));
                 __atomic_store_n(&mc->pc.cache, mc->pc.cache | run, __ATOMIC_RELAXED);
                 __atomic_store_n(&mc->pc.pending, 0, __ATOMIC_RELEASE);
             }
@@ -383,7 +389,8 @@ static void free_span_locked(gt_heap *h, gt_span *s)
 }
 
 /* A large object of `size` bytes aligned to `align` (0 or a power of two; at least a page),
- * from mc's page cache when mc is not NULL and it is small enough (counted in mc), or NULL when out of memory or too big. Can't fail otherwise. */
+ * from mc's page cache when mc is not NULL and it is small enough (counted in mc), or NULL
+ * when out of memory or too big. Can't fail otherwise. */
 void *gt_large_alloc(gt_heap *h, size_t size, size_t align, gt_mcache *mc)
 {
     if (size > GT_MAX_REQUEST || align > GT_ARENA_BYTES / 2) return NULL;
