@@ -466,6 +466,37 @@ Test(syncpool_pool, check_finds_a_corrupt_header)
     B->destroy(h);
 }
 
+/* free's fast path reads only the header's key (key ^ salt ^ address = bucket): a block whose
+ * key the program overwrote is refused, never pooled, and pooled again once repaired. */
+Test(syncpool_pool, free_refuses_a_block_whose_key_is_overwritten)
+{
+    void *h = open_heap("gc_bytes=0");
+    void *p = B->alloc(h, 512);
+    unsigned char *key = (unsigned char *)p - SP_HDR; /* the key is the header's first word */
+    unsigned char saved[8];
+    memcpy(saved, key, sizeof saved);
+    static const size_t at[] = {1, 4, 7}; /* above the low byte: a random info, not a bucket */
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        key[at[i]] ^= 0x5a;
+        B->free(h, p, 512);
+        cr_assert_eq(sp_count_held(h), 0, "a block with byte %zu of its key changed was pooled",
+                     at[i]);
+        memcpy(key, saved, sizeof saved);
+    }
+    char msg[256] = "";
+    cr_assert_eq(B->check(h, msg, sizeof msg), -1, "the refused frees went unreported");
+    cr_assert(strstr(msg, "foreign"), "message: %s", msg);
+    B->free(h, p, 512); /* repaired: back into its own bucket */
+    cr_assert_eq(sp_count_held(h), 1);
+    sp_bucket_stats st;
+    cr_assert_eq(sp_bucket_stats_get(h, 5, &st), 0); /* 16, 32, 64, 128, 256, 512 */
+    cr_assert_eq(st.size, 512);
+    cr_assert_eq(st.held_blocks, 1, "the block went to another bucket");
+    cr_assert_eq(B->alloc(h, 300), p, "a 512-byte bucket get did not find it");
+    B->free(h, p, 512);
+    B->destroy(h);
+}
+
 Test(syncpool_pool, foreign_blocks_are_refused)
 {
     void *h = open_heap("gc_bytes=0"), *h2 = open_heap("gc_bytes=0");

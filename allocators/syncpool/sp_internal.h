@@ -124,24 +124,28 @@ size_t sp_deq_bytes(uint32_t n);
 #endif
 
 /* The 16-byte block header (keeps 16-byte alignment of the block behind it).
- * info = bucket index, or size << 8 | SP_LARGE; tag = salt ^ address ^ info. */
+ * info = bucket index, or size << 8 | SP_LARGE; key = salt ^ address ^ info. The key alone
+ * gives info back (key ^ salt ^ address): the free fast path loads that one word and takes the
+ * block when the result is a bucket index (a foreign pointer's random word passes with odds
+ * of 17 in 2^64); every other use compares both words (sp_hdr_info). */
 typedef struct sp_hdr {
-    uint64_t tag;
+    uint64_t key;
     uint64_t info;
 } sp_hdr;
 
 /* Go's poolLocal: one per (P, bucket), padded to 128 bytes against false sharing. The
  * counters are written by the owning thread only (plain load+store), read by stats().
- * busy/cleaning: the handshake that lets the owner take a private slot with a plain load and
- * store while cleanup may empty the slot from another thread (see "Cleanup" in syncpool.c).
- * tick: gets left before this local reports bucket-size x ticks bytes to the cleanup trigger
- * (and adds ticks to gets): the fast path's only count of a get. */
+ * tb (owner-written only) = tick << 1 | busy. busy: the owner's side of the handshake that
+ * lets it take a private slot with a plain load and store while cleanup may empty the slot
+ * from another thread (see "Cleanup" in syncpool.c). tick: gets left before this local reports
+ * bucket-size x ticks bytes to the cleanup trigger (and adds ticks to gets): the fast path's
+ * only count of a get. One word, so the get that sets busy and counts stores it twice, not
+ * three times (busy = 1; busy = 0 and tick - 1 together). */
 typedef struct sp_local {
     _Alignas(SP_PAD) _Atomic(void *) priv[SP_PRIV]; /* owner puts; owner or cleanup take */
-    _Atomic int busy;               /* owner: 1 while its fast get touches priv             */
+    _Atomic uint32_t tb;            /* owner: tick << 1 | busy; cleanup waits for busy = 0  */
     _Atomic int cleaning;           /* 1: cleanup may take priv; 2: it is done, the owner's
                                      * slow get resets it to 0; either: the owner exchanges */
-    _Atomic int32_t tick;           /* owner: gets until the next report, 1..bucket ticks   */
     _Atomic uint64_t puts;          /* (the fast paths' fields share the first cache line)  */
     sp_chain shared;
     _Atomic uint64_t gets;          /* gets up to the last report; + ticks - tick = all     */
@@ -164,7 +168,7 @@ typedef struct sp_bucket {          /* heap-level per-bucket counters (slow path
 typedef struct sp_heap {
     /* read-only after create: the fast path's fields first */
     uint64_t id;                    /* unique per heap for the life of the process  */
-    uint64_t salt;                  /* header tag key                                */
+    uint64_t salt;                  /* header key = salt ^ address ^ info           */
     size_t min_size, max_size;      /* smallest and largest bucket                   */
     size_t cls_or;                  /* bucket of n <= max: bsr((n-1) | cls_or) - cls_base */
     unsigned cls_base;
@@ -207,7 +211,7 @@ typedef struct sp_tls_ent {
     unsigned pid;
 } sp_tls_ent;
 
-static inline uint64_t sp_tag(const sp_heap *h, const sp_hdr *hd, uint64_t info)
+static inline uint64_t sp_key(const sp_heap *h, const sp_hdr *hd, uint64_t info)
 {
     return h->salt ^ (uint64_t)(uintptr_t)hd ^ info;
 }
@@ -216,7 +220,7 @@ static inline void sp_hdr_set(const sp_heap *h, void *base, uint64_t info)
 {
     sp_hdr *hd = base;
     hd->info = info;
-    hd->tag = sp_tag(h, hd, info);
+    hd->key = sp_key(h, hd, info);
 }
 
 /* Returns the header's info when the header is one of h's, else UINT64_MAX. Can't fail. */
@@ -224,7 +228,22 @@ static inline uint64_t sp_hdr_info(const sp_heap *h, const void *p)
 {
     const sp_hdr *hd = (const sp_hdr *)p - 1;
     uint64_t info = hd->info;
-    return hd->tag == sp_tag(h, hd, info) ? info : UINT64_MAX;
+    return hd->key == sp_key(h, hd, info) ? info : UINT64_MAX;
+}
+
+/* The info the key of p's header gives back: the fast path's one-word read. Only a value
+ * below the heap's bucket count is taken as is (the odds for a word that is not a key are
+ * above); anything else goes through sp_hdr_info. The cost: a header the program overwrote
+ * with a key whose low bits alone changed would file the block under another bucket, where
+ * both words would refuse it; SP_DEBUG=1 builds check both words here too. Can't fail. */
+static inline uint64_t sp_hdr_key_info(const sp_heap *h, const void *p)
+{
+#if SP_DEBUG
+    return sp_hdr_info(h, p);
+#else
+    const sp_hdr *hd = (const sp_hdr *)p - 1;
+    return sp_key(h, hd, hd->key);
+#endif
 }
 
 #if SP_DEBUG
@@ -281,11 +300,12 @@ void sp_cleanup(sp_heap *h, int wait);
 void sp_pace_add(sp_heap *h, uint64_t add);
 /* Local l of bucket cls ran out of ticks: count its gets and bytes, reload. Can't fail. */
 void sp_tick(sp_heap *h, sp_local *l, unsigned cls);
-/* One get counted on l (the owner's): the tick, and the report when it runs out. Can't fail. */
+/* One get counted on l (the owner's, busy clear): the tick, and the report when it runs out.
+ * Can't fail. */
 static inline void sp_tick_get(sp_heap *h, sp_local *l, unsigned cls)
 {
-    int32_t t = atomic_load_explicit(&l->tick, memory_order_relaxed) - 1;
-    atomic_store_explicit(&l->tick, t, memory_order_relaxed);
+    uint32_t t = atomic_load_explicit(&l->tb, memory_order_relaxed) - 2;
+    atomic_store_explicit(&l->tb, t, memory_order_relaxed);
     if (sp_unlikely(t == 0)) sp_tick(h, l, cls);
 }
 /* syncpool.c: the calling thread's P of h, or -1 (it has none; it is not registered). */

@@ -5,10 +5,10 @@
  * Who touches what (the concurrency contract of this file):
  *   local[p].priv           owner: load + store (put; get while cleaning == 0, under busy),
  *                           exchange (slow get); cleanup: exchange (busy == 0, cleaning == 1).
- *   local[p].busy           owner only; cleanup waits for 0.
+ *   local[p].tb             tick << 1 | busy: owner only; cleanup waits for busy = 0,
+ *                           stats() reads the tick (racy).
  *   local[p].cleaning       cleanup sets 1, then 2 (under gc_lock); the owner's slow get turns
  *                           2 into 0 (CAS); the owner's fast get reads it.
- *   local[p].tick           owner only (stats() reads it, racy).
  *   local[p].shared         owner: pushHead/popHead; any thread: popTail (steal, cleanup).
  *   victim[p].priv          cleanup (under gc_lock): exchange and store; any thread: exchange.
  *   victim[p].shared        cleanup is the only producer (pushHead, under gc_lock); any thread
@@ -237,7 +237,7 @@ static void heavy_barrier(void)
  * visible to it (heavy_barrier ran), so its next gets exchange. Can't fail. */
 static void wait_not_busy(sp_local *l)
 {
-    for (unsigned spins = 0; atomic_load_explicit(&l->busy, memory_order_acquire); spins++) {
+    for (unsigned spins = 0; atomic_load_explicit(&l->tb, memory_order_acquire) & 1u; spins++) {
         if (spins < 64)
             __builtin_ia32_pause();
         else
@@ -322,7 +322,7 @@ void sp_tick(sp_heap *h, sp_local *l, unsigned cls)
     const sp_bucket *b = &h->bucket[cls];
     atomic_store_explicit(&l->gets, atomic_load_explicit(&l->gets, memory_order_relaxed) +
                           (uint64_t)b->ticks, memory_order_relaxed);
-    atomic_store_explicit(&l->tick, b->ticks, memory_order_relaxed);
+    atomic_store_explicit(&l->tb, (uint32_t)b->ticks << 1, memory_order_relaxed);
     sp_pace_add(h, (uint64_t)b->ticks * b->size);
 }
 

@@ -16,8 +16,8 @@
  *   bucket   one size class: powers of two min..max (default 16 B..32 KiB), or with fixed=N the
  *            single bucket N rounded up to 16 (the lecture's FixedSizePool).
  *   block    what the pools hold: a 16-byte header + the bucket's bytes, obtained from the
- *            underlying allocator. The header {tag, info} records the bucket (info = index, or
- *            size << 8 | 0xff for a large block); tag = salt ^ address ^ info, salt
+ *            underlying allocator. The header {key, info} records the bucket (info = index, or
+ *            size << 8 | 0xff for a large block); key = salt ^ address ^ info, salt
  *            unique per heap. It is how free(p, 0) finds p's bucket (the lecture's cap(b)),
  *            and how a foreign or corrupt pointer is refused (never pooled; counted; `check`
  *            then fails). Cost: 16 bytes per block, counted in Sys and PoolBytesHeld.
@@ -54,12 +54,15 @@
  *   5. steal: popTail from the other Ps, (pid+i+1)%n;
  *   6. victim: own victim private, then popTail across the victim shards;
  *   7. New(): a fresh block from the underlying allocator (a miss).
- *   Each get counts down its local's tick (the only count of a get on the fast path); at zero
+ *   Each get counts down its local's tick (the only count of a get on the fast path; it
+ *   shares a word with busy, so step 3's busy = 0 and the count are one store); at zero
  *   the local adds ticks to its gets and ticks x bucket size to the heap's count of bytes
  *   handed out (256 KiB a report, less for a small gc_bytes), and crossing the trigger runs a
  *   cleanup. stats() adds the ticks not yet reported.
  * Free (put), the mirror:
- *   1. read the header: not ours -> refuse (count); large -> the underlying allocator.
+ *   1. read the header's key: key ^ salt ^ address is a bucket index -> step 2 (one load;
+ *      a word that is not a key passes with odds of 17 in 2^64). Else both words are
+ *      checked: not ours -> refuse (count); large -> the underlying allocator.
  *   2. zero=1: memset (the lecture does it on every Free; off by default, measure it; a
  *      separate noinline path, so the default fast path makes no call). SP_DEBUG=1: fill
  *      0x55 (a get from a pool verifies it and fills 0xAA: a write after put aborts).
@@ -358,20 +361,23 @@ static void *sp_alloc(void *heap, size_t size)
     sp_local *l = sp_mru.local + cls;
     /* The owner's side of the handshake with cleanup: busy = 1, then (in program order, which
      * cleanup's membarrier makes enough) read cleaning; while it is 0 no one else touches the
-     * private slots, so taking one is a load and a store, no exchange. */
-    atomic_store_explicit(&l->busy, 1, memory_order_relaxed);
+     * private slots, so taking one is a load and a store, no exchange. busy shares its word
+     * with the tick: one store clears it and counts the get. */
+    uint32_t t = atomic_load_explicit(&l->tb, memory_order_relaxed);
+    atomic_store_explicit(&l->tb, t + 1u, memory_order_relaxed); /* t is even: busy = 1 */
     atomic_signal_fence(memory_order_seq_cst);
     _Atomic(void *) *slot = &l->priv[0]; /* the first non-empty one: puts fill 0 first */
     void *x = atomic_load_explicit(slot, memory_order_acquire);
     if (x == NULL) x = atomic_load_explicit(++slot, memory_order_acquire);
     if (sp_unlikely(x == NULL) ||
         sp_unlikely(atomic_load_explicit(&l->cleaning, memory_order_relaxed))) {
-        atomic_store_explicit(&l->busy, 0, memory_order_release);
+        atomic_store_explicit(&l->tb, t, memory_order_release);
         return get_slow(h, cls);
     }
     atomic_store_explicit(slot, NULL, memory_order_relaxed);
-    atomic_store_explicit(&l->busy, 0, memory_order_release);
-    sp_tick_get(h, l, cls);
+    t -= 2u;
+    atomic_store_explicit(&l->tb, t, memory_order_release);
+    if (sp_unlikely(t == 0)) sp_tick(h, l, cls);
     SP_UNPOISON(x, h->bucket[cls].size);
     SP_DEBUG_OUT(x, h->bucket[cls].size, 1);
     return x;
@@ -505,9 +511,9 @@ static void sp_free(void *heap, void *p, size_t size)
     (void)size; /* the header knows the bucket; a wrong hint cannot misfile a block */
     if (sp_unlikely(p == NULL)) return;
     sp_heap *h = heap;
-    uint64_t info = sp_hdr_info(h, p);
+    uint64_t info = sp_hdr_key_info(h, p);
     if (sp_unlikely(info >= h->put_nb)) { /* put_nb is 0 with zero=1 */
-        free_edge(h, p, info);
+        free_edge(h, p, sp_hdr_info(h, p)); /* both words checked */
         return;
     }
     put_block(h, (unsigned)info, p);
@@ -816,7 +822,7 @@ static void *sp_create(const char *options, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         sp_chain_init(&h->local[i].shared);
         sp_chain_init(&h->victim[i].shared);
-        atomic_store_explicit(&h->local[i].tick, h->bucket[i % h->nb].ticks,
+        atomic_store_explicit(&h->local[i].tb, (uint32_t)h->bucket[i % h->nb].ticks << 1,
                               memory_order_relaxed);
         atomic_store_explicit(&h->local[i].cleaning, !h->asym, memory_order_relaxed);
     }
@@ -903,7 +909,7 @@ int sp_bucket_stats_get(void *heap, unsigned cls, sp_bucket_stats *out)
     out->dropped = LD(b->dropped);
     for (unsigned p = 0; p < h->maxp; p++) {
         sp_local *l = &h->local[(size_t)p * h->nb + cls];
-        out->gets += LD(l->gets) + (uint64_t)(b->ticks - LD(l->tick)); /* reported + since */
+        out->gets += LD(l->gets) + (uint64_t)b->ticks - (LD(l->tb) >> 1); /* reported + since */
         out->puts += LD(l->puts);
         out->misses += LD(l->misses);
         out->steals += LD(l->steals);
@@ -1141,7 +1147,8 @@ static void sp_atfork(void *heap, int phase)
         /* a thread cut off inside its fast get left busy = 1 (its block stays where it was
          * or is lost with it: never handed out twice) */
         for (size_t i = 0; i < (size_t)h->maxp * h->nb; i++)
-            atomic_store_explicit(&h->local[i].busy, 0, memory_order_relaxed);
+            atomic_store_explicit(&h->local[i].tb, atomic_load(&h->local[i].tb) & ~1u,
+                                  memory_order_relaxed);
         h->forked = 1;
         break;
     }
