@@ -371,9 +371,11 @@ Test(gotiered_threads, thread_exit_flushes_and_dead_heaps_are_ignored)
     }
 }
 
-/* collect() from another thread: thread A fills its cache (a span and a reuse list of class
- * 112 B, a span of class 3072 B) and parks; B collects; A's cache is flushed at A's next call (a new cache epoch),
- * after which a collect leaves only the one span A allocates from. */
+/* collect() from another thread, the epoch path (remote_flush=off; the remote flush of a
+ * sleeping owner's cache is unit_gotiered_collect.c's): thread A fills its cache (a span and a
+ * reuse list of class 112 B, a span of class 3072 B) and parks; B collects; A's cache is
+ * flushed at A's next call (a new cache epoch), after which a collect leaves only the one span
+ * A allocates from. */
 typedef struct collect_ctx {
     void *h;
     pthread_barrier_t bar;
@@ -399,7 +401,8 @@ static void *collect_owner(void *arg)
 
 Test(gotiered_threads, collect_flushes_other_threads_caches)
 {
-    const char *opts[] = {"free=reuse,scavenger=off", "free=sweep,scavenger=off"};
+    const char *opts[] = {"free=reuse,scavenger=off,remote_flush=off",
+                          "free=sweep,scavenger=off,remote_flush=off"};
     for (int k = 0; k < 2; k++) {
         collect_ctx c = {.h = mk(opts[k])};
         pthread_barrier_init(&c.bar, NULL, 2);

@@ -106,16 +106,21 @@
  *               cnt == GT_TINY_PIN - frees by other threads (its own frees are counted locally)
  *   HeapObjects == Mallocs - Frees;  Alloc == TotalAlloc - freed bytes.
  *
- * collect (Go stops the world and flushes every P's mcache; here no thread may touch another
- * thread's cache, whose fast path takes no lock): collect moves the heap to a new cache epoch,
- * flushes the calling thread's cache at once (spans, reuse lists, large spans, page cache,
- * span structs and bitmaps), sweeps the central lists and scavenges. Every
- * other thread's next call into the heap misses the epoch match of step 1 (the fast path
- * costs nothing more: it compared the epoch already), takes the slow path and flushes its own
- * cache before going on. A thread that never calls again keeps its cache until it exits
- * (pthread key destructor) or calls thread_detach. Rejected: a per-cache handshake flag
- * (a store or an atomic on every call) and flushing other caches under a lock (the fast
- * path would need one).
+ * collect (Go stops the world and flushes every P's mcache; a cache's fast path here takes no
+ * lock): collect moves the heap to a new cache epoch, flushes the calling thread's cache at
+ * once (spans, reuse lists, large spans, page cache, span structs and bitmaps), then flushes
+ * the cache of every other thread found asleep in a system call outside the heap (mcache.c,
+ * "Remote flush": /proc says it sleeps, its slow-path depth is 0, it is in no signal handler,
+ * it has not taken the new epoch; `own` keeps it out meanwhile), then sweeps the central lists
+ * and scavenges. Every other thread's next call into the heap misses the epoch match of step
+ * 1 (the fast path costs nothing more: it compared the epoch already), takes the slow path and
+ * flushes its own cache before going on, unless collect did. So a running thread flushes at
+ * its next call, a sleeping one at once, and one that is neither (preempted, or computing
+ * without calls, when collect looks) keeps its cache until its next call, thread exit or
+ * thread_detach. Rejected: a per-cache handshake flag (a store or an atomic on every call)
+ * and signals (intrusive in a library; a handler sees no more than /proc does). Under
+ * ThreadSanitizer the remote flush is compiled out (TSan cannot see the context switch that
+ * orders it).
  *
  * fork (atfork, for drop-in builds): PREPARE takes registry -> 32 striped mcentral locks ->
  * mheap lock; PARENT releases; CHILD re-initialises them, and the child runs without the
@@ -142,7 +147,8 @@
  * back to the OS within a few 100 ms (background) or at once on collect.
  *
  * Options (create() string "key=value,..." over environment ALLOCLAB_GOTIERED_<KEY>):
- *   scavenger=on|off (background scavenger thread), tiny=on|off, free=sweep|reuse.
+ *   scavenger=on|off (background scavenger thread), tiny=on|off, free=sweep|reuse,
+ *   remote_flush=on|off (collect flushes sleeping threads' caches; see collect above).
  * Build options: -DGOTIERED_STATS=0 compiles all counting out (stats then reports only the
  *   page-heap figures); -DGOTIERED_DEBUG checks every free (foreign pointer, double free, wrong
  *   size hint: abort naming the pointer). Under AddressSanitizer freed objects are poisoned.
@@ -158,7 +164,7 @@
 /* ---- options ---- */
 
 typedef struct gt_opts {
-    int bg_scav, tiny, reuse;
+    int bg_scav, tiny, reuse, remote;
 } gt_opts;
 
 /* Apply key=value; 0 on success, else -1 with a message. */
@@ -170,6 +176,7 @@ static int opt_set(gt_opts *o, const char *key, size_t klen, const char *val, si
     int *flag = NULL;
     if (KEY_IS("scavenger")) flag = &o->bg_scav;
     else if (KEY_IS("tiny")) flag = &o->tiny;
+    else if (KEY_IS("remote_flush")) flag = &o->remote;
     if (flag) {
         if (VAL_IS("on") || VAL_IS("1")) *flag = 1;
         else if (VAL_IS("off") || VAL_IS("0")) *flag = 0;
@@ -184,7 +191,7 @@ static int opt_set(gt_opts *o, const char *key, size_t klen, const char *val, si
     }
     snprintf(err, errlen,
              "gotiered: unknown option '%.*s' (%s); known: scavenger=on|off, tiny=on|off, "
-             "free=sweep|reuse",
+             "free=sweep|reuse, remote_flush=on|off",
              (int)klen, key, origin);
     return -1;
 bad_value:
@@ -198,11 +205,12 @@ bad_value:
 /* Environment, then the options string. 0 on success, else -1 with a message. */
 static int opts_parse(gt_opts *o, const char *options, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"scavenger", "tiny", "free"};
+    static const char *const keys[] = {"scavenger", "tiny", "free", "remote_flush"};
     static const char *const envs[] = {"ALLOCLAB_GOTIERED_SCAVENGER", "ALLOCLAB_GOTIERED_TINY",
-                                       "ALLOCLAB_GOTIERED_FREE"};
-    *o = (gt_opts){.bg_scav = 1, .tiny = 1, .reuse = 1};
-    for (int i = 0; i < 3; i++) {
+                                       "ALLOCLAB_GOTIERED_FREE",
+                                       "ALLOCLAB_GOTIERED_REMOTE_FLUSH"};
+    *o = (gt_opts){.bg_scav = 1, .tiny = 1, .reuse = 1, .remote = 1};
+    for (int i = 0; i < 4; i++) {
         const char *v = getenv(envs[i]);
         if (v && opt_set(o, keys[i], strlen(keys[i]), v, strlen(v), envs[i], err, errlen))
             return -1;
@@ -248,6 +256,7 @@ static void *gotiered_create(const char *options, char *err, size_t errlen)
     h->tiny_lim = o.tiny ? GT_TINY_SIZE : 0;
     h->free_reuse = o.reuse;
     h->bg_scav = o.bg_scav;
+    h->remote_flush = o.remote && GT_REMOTE_FLUSH;
     for (unsigned k = 0; k < GT_NCLOCK; k++) pthread_mutex_init(&h->clock[k].m, NULL);
     for (unsigned spc = 0; spc < GT_NSPC; spc++)
         gt_central_init(&h->central[spc], spc, &h->clock[spc % GT_NCLOCK].m);
@@ -322,6 +331,7 @@ static GT_NOINLINE void free_slow(gt_heap *h, gt_span *s, uintptr_t q)
     unsigned spc = s->spc;
     if (spc == 0) {
         if (!gt_mcache_large_free(h, s)) {
+            GT_SLOW_SCOPE; /* the heap lock, munmap, madvise, pthread_create */
             gt_large_free(h, s);
             gt_scav_kick(h); /* the thread asked for by the free, outside the heap lock */
         }
@@ -412,6 +422,7 @@ static void *gotiered_realloc(void *heap, void *p, size_t old_size, size_t new_s
 /* NULL on a bad alignment, an alignment above 32 MiB, or out of memory. */
 static void *gotiered_alloc_aligned(void *heap, size_t align, size_t size)
 {
+    GT_SLOW_SCOPE;
     gt_heap *h = heap;
     if (!align || (align & (align - 1)) || size > PTRDIFF_MAX) return NULL;
     if (align <= AL_MIN_ALIGN) return gotiered_alloc(heap, size < align ? align : size);
@@ -456,6 +467,7 @@ static void gotiered_atfork(void *heap, int phase)
         pthread_cond_init(&h->scav_cond, NULL);
         h->scav_started = 0; /* the thread is the parent's: never join it here */
         h->bg_scav = 0;      /* and start none in the child */
+        gt_mcache_atfork_child(h);
         gt_registry_atfork(phase);
     }
 }
@@ -464,6 +476,7 @@ static void gotiered_atfork(void *heap, int phase)
  * release all free pages to the OS and drop metadata chunks when none is in use. Can't fail. */
 static void gotiered_collect(void *heap)
 {
+    GT_SLOW_SCOPE;
     gt_heap *h = heap;
     gt_mcache_new_epoch(h); /* flushes the calling thread's cache now, the others' later */
     gt_central_sweep_all(h);
@@ -481,6 +494,7 @@ static void gotiered_collect(void *heap)
 /* MemStats figures; see notes-gotiered.md for what is counted. Returns 0; can't fail. */
 static int gotiered_stats(void *heap, al_stats *out)
 {
+    GT_SLOW_SCOPE;
     gt_heap *h = heap;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&h->lock);
@@ -571,6 +585,7 @@ static int check_list(gt_heap *h, unsigned spc, gt_span *l, unsigned state, char
  * Heap must be quiescent. */
 static int gotiered_check(void *heap, char *msg, size_t msglen)
 {
+    GT_SLOW_SCOPE;
     gt_heap *h = heap;
     int rc = -1;
     pthread_mutex_lock(&h->lock);
@@ -746,6 +761,7 @@ void gt_debug_clear_live(gt_span *s, uintptr_t p)
 /* Debug: abort unless p is a live block of this heap and the hint fits it. */
 void gt_debug_on_free(gt_heap *h, const void *p, size_t hint)
 {
+    GT_SLOW_SCOPE;
     uintptr_t q = (uintptr_t)p;
     int found = 0;
     pthread_mutex_lock(&h->lock);
@@ -786,10 +802,12 @@ static const char *gotiered_version(void)
 {
     static char buf[256];
     const char *f = getenv("ALLOCLAB_GOTIERED_FREE"), *t = getenv("ALLOCLAB_GOTIERED_TINY"),
-               *sc = getenv("ALLOCLAB_GOTIERED_SCAVENGER");
+               *sc = getenv("ALLOCLAB_GOTIERED_SCAVENGER"),
+               *rf = GT_REMOTE_FLUSH ? getenv("ALLOCLAB_GOTIERED_REMOTE_FLUSH") : "off (TSan)";
     snprintf(buf, sizeof buf,
-             "gotiered 1 (Go 1.19 size classes; free=%s tiny=%s scavenger=%s; stats=%d%s)",
-             f ? f : "reuse", t ? t : "on", sc ? sc : "on", GOTIERED_STATS,
+             "gotiered 1 (Go 1.19 size classes; free=%s tiny=%s scavenger=%s remote_flush=%s; "
+             "stats=%d%s)",
+             f ? f : "reuse", t ? t : "on", sc ? sc : "on", rf ? rf : "on", GOTIERED_STATS,
 #ifdef GOTIERED_DEBUG
              " debug"
 #else

@@ -16,6 +16,17 @@
 #define GOTIERED_STATS 1 /* 0: no counting at all; 1: per-op counters + slow-path events */
 #endif
 
+/* collect's flush of the caches of threads asleep outside the heap (mcache.c, "Remote
+ * flush"). Off under ThreadSanitizer: the flush is ordered after the owner's last operation by
+ * the owner's context switch, which TSan cannot see, so it would report every one. */
+#ifndef GT_REMOTE_FLUSH
+#if defined(__SANITIZE_THREAD__)
+#define GT_REMOTE_FLUSH 0
+#else
+#define GT_REMOTE_FLUSH 1
+#endif
+#endif
+
 #define gt_likely(x) __builtin_expect(!!(x), 1)
 #define gt_unlikely(x) __builtin_expect(!!(x), 0)
 #define GT_NOINLINE __attribute__((noinline, cold))
@@ -326,6 +337,16 @@ typedef struct gt_mcache {
     uint8_t sbatch, bbatch[GT_BITS_KINDS];
     void *bfree[GT_BITS_KINDS]; /* free bitmap blocks per kind (linked by their first word) */
     _Atomic uint64_t nmalloc, nfree, bytes_alloc, bytes_freed;
+    /* collect's remote flush (mcache.c): another thread may flush this cache while its owner
+     * sleeps in a system call outside the heap */
+    pthread_mutex_t own;            /* owner's epoch refresh and release vs a remote flush  */
+    int tid;                        /* owner's kernel thread id; 0: never flushed remotely */
+    const _Atomic unsigned *slow;   /* owner's gt_slow_depth: > 0 inside a heap slow path  */
+    uint64_t sigblk;                /* owner's blocked signals (1 << (signo - 1)) at its last
+                                     * epoch refresh: another set means inside a handler  */
+    uint64_t gen_seen;              /* the epoch the owner's fast paths match (under own)  */
+    uint64_t flushed_gen;           /* epoch of the last remote flush (under own)          */
+    uint64_t visit_gen;             /* epoch of collect's last visit (under the heap lock) */
 } gt_mcache;
 
 extern gt_span gt_empty_span;
@@ -355,6 +376,8 @@ typedef struct gt_heap {
     /* counters of released caches and of large objects (under lock) */
     uint64_t r_nmalloc, r_nfree, r_bytes_alloc, r_bytes_freed;
     _Atomic uint64_t num_gc, central_refills, spans_grown, sweeps, bytes_scavenged;
+    _Atomic uint64_t remote_flushes; /* caches collect flushed for their sleeping owners */
+    int remote_flush;      /* option: collect flushes sleeping threads' caches (GT_REMOTE_FLUSH) */
     /* background scavenger */
     pthread_t scav_thread;
     pthread_cond_t scav_cond;
@@ -405,6 +428,25 @@ typedef struct gt_tls_fast {
 #endif
 extern __thread gt_tls_fast gt_tls __attribute__((tls_model(GT_TLS_MODEL)));
 gt_mcache *gt_mcache_get_slow(gt_heap *h);  /* NULL: out of memory */
+/* The calling thread's depth of heap slow paths: every path that may block (a lock, a system
+ * call) while an operation is in flight runs inside GT_SLOW_SCOPE, so a thread found asleep
+ * in a system call with depth 0 is not inside the heap (collect's remote flush). */
+extern __thread _Atomic unsigned gt_slow_depth __attribute__((tls_model(GT_TLS_MODEL)));
+static inline unsigned gt_slow_enter(void)
+{
+    unsigned d = atomic_load_explicit(&gt_slow_depth, memory_order_relaxed);
+    atomic_store_explicit(&gt_slow_depth, d + 1, memory_order_relaxed);
+    return d;
+}
+static inline void gt_slow_leave(unsigned *d)
+{
+    atomic_store_explicit(&gt_slow_depth, *d, memory_order_relaxed);
+}
+/* Marks the rest of the enclosing block (every return included) as a slow path. */
+#define GT_SLOW_SCOPE                                                                          \
+    unsigned gt_slow_scope_ __attribute__((cleanup(gt_slow_leave), unused)) = gt_slow_enter()
+/* Fork child: the other threads are gone; their caches are never flushed remotely. */
+void gt_mcache_atfork_child(gt_heap *h);
 typedef struct gt_counts {
     uint64_t nmalloc, nfree, bytes_alloc, bytes_freed;
 } gt_counts;

@@ -27,13 +27,18 @@
  */
 #include "gotiered_internal.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define GT_TLS_N 8
 
 gt_span gt_empty_span; /* nelems 0: a slot with it always takes the slow path */
 __thread gt_tls_fast gt_tls __attribute__((tls_model(GT_TLS_MODEL)));
+__thread _Atomic unsigned gt_slow_depth __attribute__((tls_model(GT_TLS_MODEL)));
 static __thread gt_tls_fast tls_tab[GT_TLS_N];
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -44,6 +49,8 @@ static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static int key_ok;
 
 static void make_key(void);
+static uint64_t sigblk_self(void);
+static void remote_flush(gt_heap *h, uint64_t gen);
 
 /* Register h and give it a fresh generation; makes the thread-exit key on first use. Can't
  * fail (without the key, thread-exit flushes are skipped). */
@@ -146,6 +153,7 @@ static void *refill(gt_mcache *mc, unsigned spc);
  * NULL when out of memory. */
 GT_NOINLINE void *gt_mcache_alloc_slow(gt_mcache *mc, unsigned spc, int counted)
 {
+    GT_SLOW_SCOPE;
     void *p = refill(mc, spc ? spc : 1); /* size 0: the smallest class */
     if (p && counted) {
         GT_STAT_INC(mc->nmalloc, 1);
@@ -198,6 +206,7 @@ static void *refill(gt_mcache *mc, unsigned spc)
 /* Give back half of a reuse list that grew past its cap (free=reuse). Can't fail. */
 GT_NOINLINE void gt_reuse_trim(gt_mcache *mc, unsigned spc)
 {
+    GT_SLOW_SCOPE;
     gt_slot *sl = &mc->slot[spc];
     unsigned n = (sl->reuse_cap + 1 - sl->room) / 2;
     while (n--) {
@@ -230,6 +239,7 @@ void *gt_mcache_large_alloc(gt_heap *h, size_t size)
             return (void *)s->base;
         }
     }
+    GT_SLOW_SCOPE; /* the page cache's refill, the heap lock, mmap, pthread_create */
     void *p = gt_large_alloc(h, size, 0, mc);
     gt_scav_kick(h);
     return p;
@@ -313,7 +323,7 @@ gt_counts gt_mcache_counts(gt_mcache *mc)
 }
 
 /* A fresh cache linked into h's list, or NULL when out of memory. */
-static gt_mcache *mcache_new(gt_heap *h)
+static gt_mcache *mcache_new(gt_heap *h, uint64_t epoch)
 {
     pthread_mutex_lock(&h->lock);
     gt_mcache *mc = gt_fix_alloc(&h->cache_fix);
@@ -346,6 +356,12 @@ static gt_mcache *mcache_new(gt_heap *h)
         atomic_init(&mc->nfree, 0);
         atomic_init(&mc->bytes_alloc, 0);
         atomic_init(&mc->bytes_freed, 0);
+        pthread_mutex_init(&mc->own, NULL);
+        mc->tid = GT_REMOTE_FLUSH && key_ok ? (int)gettid() : 0; /* else no exit flush */
+        mc->slow = &gt_slow_depth;
+        mc->sigblk = sigblk_self();
+        mc->gen_seen = epoch;
+        mc->flushed_gen = mc->visit_gen = 0;
         mc->prev = NULL;
         mc->next = h->caches;
         if (h->caches) h->caches->prev = mc;
@@ -355,11 +371,153 @@ static gt_mcache *mcache_new(gt_heap *h)
     return mc;
 }
 
+/* ---- Remote flush ----
+ * Go's collector stops the world and flushes every P's mcache; here a cache's fast path takes
+ * no lock, so its owner must be known to be outside the heap for another thread to touch it.
+ * collect() looks at each other cache's owner and flushes the cache itself when the owner is
+ * asleep in a system call (an idle worker in read(), poll(), a condition wait...) with no heap
+ * slow path in flight (gt_slow_depth == 0; the fast paths make no system call), is not in
+ * a signal handler (its blocked-signal set is the one it had at its last epoch refresh), and
+ * has not taken the current epoch yet (gen_seen, written under `own`). The owner's next call
+ * then misses the epoch match, takes `own` (held during the flush) and finds the flush done. Proof that the sleep covered the depth read: /proc/self/task/TID/status
+ * (context switches, SigBlk), then .../syscall (asleep: a syscall number, not "running"),
+ * the depth, .../syscall again, status again: the same switch count both times means the
+ * owner never ran in between (running again and sleeping again counts a switch), so the
+ * depth read is the one it slept with. A thread that is running, or sleeps inside the heap,
+ * or cannot be read (no /proc), keeps its cache until its next call, as before. Not caught:
+ * a handler installed with SA_NODEFER and no sa_mask that interrupts a fast path and then
+ * sleeps in a system call (it leaves the blocked set unchanged); option remote_flush=off
+ * turns the whole mechanism off. Cost: five small /proc reads per other cache per collect,
+ * and a sigprocmask per cache per collect in its owner; nothing on the fast paths. */
+
+/* The calling thread's blocked signals as /proc's SigBlk bits (signal n -> bit n - 1).
+ * Returns UINT64_MAX (matches no SigBlk read) when it cannot be read. */
+static uint64_t sigblk_self(void)
+{
+#if GT_REMOTE_FLUSH
+    sigset_t set;
+    if (pthread_sigmask(SIG_BLOCK, NULL, &set) != 0) return UINT64_MAX;
+    uint64_t m = 0;
+    for (int n = 1; n <= 64; n++)
+        if (sigismember(&set, n) == 1) m |= UINT64_C(1) << (n - 1);
+    return m;
+#else
+    return UINT64_MAX;
+#endif
+}
+
+#if GT_REMOTE_FLUSH
+/* Read /proc/self/task/<tid>/<what> (no allocation: the path is built by hand) into buf,
+ * NUL-terminated. Returns the length, or -1. */
+static long task_read(int tid, const char *what, char *buf, size_t len)
+{
+    char path[64] = "/proc/self/task/", digits[16];
+    size_t n = strlen(path), k = 0;
+    unsigned v = (unsigned)tid;
+    do digits[k++] = (char)('0' + v % 10); while ((v /= 10) && k < sizeof digits);
+    while (k) path[n++] = digits[--k];
+    path[n++] = '/';
+    size_t wl = strlen(what);
+    if (n + wl + 1 > sizeof path) return -1;
+    memcpy(path + n, what, wl + 1);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    long got = (long)read(fd, buf, len - 1);
+    close(fd);
+    if (got < 0) return -1;
+    buf[got] = 0;
+    return got;
+}
+
+/* Unsigned number after `key` in a /proc status text, base 10 or 16; 0 when absent. */
+static uint64_t status_field(const char *text, const char *key, int base)
+{
+    const char *p = strstr(text, key);
+    return p ? strtoull(p + strlen(key), NULL, base) : 0;
+}
+
+typedef struct task_status {
+    uint64_t switches, sigblk;
+} task_status;
+
+/* 0 with *st filled, or -1. */
+static int task_status_get(int tid, task_status *st)
+{
+    char buf[4096];
+    if (task_read(tid, "status", buf, sizeof buf) <= 0) return -1;
+    if (!strstr(buf, "nonvoluntary_ctxt_switches:")) return -1;
+    st->switches = status_field(buf, "\nvoluntary_ctxt_switches:", 10) +
+                   status_field(buf, "nonvoluntary_ctxt_switches:", 10);
+    st->sigblk = status_field(buf, "SigBlk:", 16);
+    return 0;
+}
+
+/* Is thread tid asleep inside a system call right now? */
+static int task_in_syscall(int tid)
+{
+    char buf[256];
+    if (task_read(tid, "syscall", buf, sizeof buf) <= 0) return 0;
+    if (buf[0] < '0' || buf[0] > '9') return 0; /* "running", or "-1 ..." (not in a syscall) */
+    return 1;
+}
+
+/* mc's owner sleeps in a system call outside the heap and outside any signal handler, and
+ * did not run while we looked (the header above). */
+static int owner_parked(const gt_mcache *mc)
+{
+    task_status a, b;
+    if (task_status_get(mc->tid, &a) || a.sigblk != mc->sigblk || !task_in_syscall(mc->tid))
+        return 0;
+    unsigned depth = atomic_load_explicit(mc->slow, memory_order_acquire);
+    if (!task_in_syscall(mc->tid) || task_status_get(mc->tid, &b)) return 0;
+    return depth == 0 && a.switches == b.switches && b.sigblk == mc->sigblk;
+}
+#endif
+
+/* collect's part for the other threads' caches of h (epoch gen now): flush each one whose
+ * owner is parked outside the heap. Can't fail. */
+static void remote_flush(gt_heap *h, uint64_t gen)
+{
+#if GT_REMOTE_FLUSH
+    if (!h->remote_flush || !key_ok) return;
+    int self = (int)gettid();
+    for (;;) {
+        gt_mcache *mc;
+        pthread_mutex_lock(&h->lock);
+        for (mc = h->caches; mc; mc = mc->next)
+            if (mc->tid && mc->tid != self && mc->visit_gen != gen) break;
+        int pinned = 0;
+        if (mc) {
+            mc->visit_gen = gen;
+            /* trylock: the owner takes own, then the heap lock (release, refresh) */
+            pinned = pthread_mutex_trylock(&mc->own) == 0;
+        }
+        pthread_mutex_unlock(&h->lock);
+        if (!mc) return;
+        if (!pinned) continue; /* its owner is refreshing or releasing it right now */
+        /* Only a cache whose owner still has an older epoch: its next call misses the
+         * fast-path match and waits for own. (An owner that took the current epoch already
+         * would go on in its fast path without own, in the middle of this flush.) */
+        if (mc->gen_seen != gt_heap_epoch(h) && mc->flushed_gen != gen && owner_parked(mc)) {
+            gt_mcache_flush(mc);
+            mc->flushed_gen = gen;
+            atomic_fetch_add_explicit(&h->remote_flushes, 1, memory_order_relaxed);
+        }
+        pthread_mutex_unlock(&mc->own);
+    }
+#else
+    (void)h;
+    (void)gen;
+#endif
+}
+
 /* Flush mc and free it; its counters move to the heap's retired totals. Can't fail. */
 static void mcache_release(gt_heap *h, gt_mcache *mc)
 {
+    GT_SLOW_SCOPE;
+    pthread_mutex_lock(&mc->own); /* a remote flush of mc (collect) finishes first */
     gt_mcache_flush(mc);
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->lock); /* no collect can find mc from here on */
     if (mc->prev) mc->prev->next = mc->next;
     else h->caches = mc->next;
     if (mc->next) mc->next->prev = mc->prev;
@@ -368,6 +526,8 @@ static void mcache_release(gt_heap *h, gt_mcache *mc)
     h->r_nfree += c.nfree;
     h->r_bytes_alloc += c.bytes_alloc;
     h->r_bytes_freed += c.bytes_freed;
+    pthread_mutex_unlock(&mc->own);
+    pthread_mutex_destroy(&mc->own);
     gt_fix_free(&h->cache_fix, mc);
     pthread_mutex_unlock(&h->lock);
 }
@@ -401,12 +561,18 @@ static void make_key(void) { key_ok = pthread_key_create(&tls_key, tls_destructo
 /* The calling thread's cache for h, made on first use; NULL when out of memory. */
 GT_NOINLINE gt_mcache *gt_mcache_get_slow(gt_heap *h)
 {
+    GT_SLOW_SCOPE;
     for (int i = 0; i < GT_TLS_N; i++) {
         if (tls_tab[i].heap == h && tls_tab[i].id == h->id) {
             uint64_t epoch = gt_heap_epoch(h);
             if (tls_tab[i].gen != epoch) { /* a collect() since: honour it first */
+                gt_mcache *mc = tls_tab[i].mc;
+                pthread_mutex_lock(&mc->own);
+                if (mc->flushed_gen != epoch) gt_mcache_flush(mc); /* not done for us */
+                mc->sigblk = sigblk_self();
+                mc->gen_seen = epoch; /* from here on the fast paths use mc without own */
                 tls_tab[i].gen = epoch;
-                gt_mcache_flush(tls_tab[i].mc);
+                pthread_mutex_unlock(&mc->own);
             }
             gt_tls = tls_tab[i];
             return gt_tls.mc;
@@ -429,9 +595,10 @@ GT_NOINLINE gt_mcache *gt_mcache_get_slow(gt_heap *h)
             slot = 0;
         }
     }
-    gt_mcache *mc = mcache_new(h);
+    uint64_t epoch = gt_heap_epoch(h);
+    gt_mcache *mc = mcache_new(h, epoch);
     if (!mc) return NULL;
-    tls_tab[slot] = (gt_tls_fast){h, gt_heap_epoch(h), mc, h->id};
+    tls_tab[slot] = (gt_tls_fast){h, epoch, mc, h->id};
     gt_tls = tls_tab[slot];
     return mc;
 }
@@ -439,6 +606,7 @@ GT_NOINLINE gt_mcache *gt_mcache_get_slow(gt_heap *h)
 /* thread_detach: release the calling thread's cache of h, if it has one. Can't fail. */
 void gt_mcache_detach(gt_heap *h)
 {
+    GT_SLOW_SCOPE;
     for (int i = 0; i < GT_TLS_N; i++) {
         if (tls_tab[i].heap == h && tls_tab[i].id == h->id) {
             mcache_release(h, tls_tab[i].mc);
@@ -453,13 +621,24 @@ void gt_mcache_detach(gt_heap *h)
  * if it has one, is flushed now. Can't fail. */
 void gt_mcache_new_epoch(gt_heap *h)
 {
+    GT_SLOW_SCOPE;
     pthread_mutex_lock(&reg_lock);
-    atomic_store_explicit(&h->gen, ++reg_gen, memory_order_relaxed);
+    uint64_t gen = ++reg_gen;
+    atomic_store_explicit(&h->gen, gen, memory_order_relaxed);
     pthread_mutex_unlock(&reg_lock);
     for (int i = 0; i < GT_TLS_N; i++) {
         if (tls_tab[i].heap == h && tls_tab[i].id == h->id) {
             (void)gt_mcache_get_slow(h); /* finds entry i: flushes it and refreshes gt_tls */
-            return;
+            break;
         }
+    }
+    remote_flush(h, gen);
+}
+
+void gt_mcache_atfork_child(gt_heap *h)
+{
+    for (gt_mcache *mc = h->caches; mc; mc = mc->next) {
+        pthread_mutex_init(&mc->own, NULL); /* a collect in another thread may have held it */
+        mc->tid = 0;
     }
 }

@@ -45,6 +45,7 @@ void gt_tiny_release(gt_mcache *mc)
 /* A fresh block for a request that did not fit (size 1..15). NULL when out of memory. */
 GT_NOINLINE void *gt_tiny_alloc_slow(gt_mcache *mc, size_t size)
 {
+    GT_SLOW_SCOPE;
     void *b = gt_mcache_alloc(mc, GT_TINY_SPC);
     if (!b) return NULL;
     gt_span *s = gt_span_of(b);

@@ -1,0 +1,287 @@
+/* unit_gotiered_collect.c - collect() and the caches of other threads (mcache.c, "Remote
+ * flush"): a thread asleep in a system call outside the heap has its cache flushed by
+ * collect at once; a thread asleep inside a heap slow path is left alone; a thread that keeps
+ * allocating while another collects over and over never sees a block twice. Under
+ * ThreadSanitizer the remote flush is compiled out (GT_REMOTE_FLUSH 0) and the tests check
+ * the epoch-only behaviour instead. */
+#include "gotiered/gotiered_internal.h"
+
+#include <criterion/criterion.h>
+#include "gt_test.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The system call thread tid sleeps in (its number), or -1 when it is running or not in one.
+ * Fails the test when /proc cannot be read. */
+static long sleeping_in(int tid)
+{
+    char path[64], buf[256] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s: cannot open", path);
+    if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
+    fclose(f);
+    return buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
+}
+
+/* Wait (up to 10 s) until thread tid sleeps in system call nr (-1: any). */
+static void wait_asleep(int tid, long nr, const char *who)
+{
+    for (int i = 0; i < 100000; i++) {
+        long s = sleeping_in(tid);
+        if (s >= 0 && (nr < 0 || s == nr)) return;
+        usleep(100);
+    }
+    cr_assert_fail("%s (thread %d) never went to sleep in system call %ld", who, tid, nr);
+}
+
+/* h's cache owned by thread tid; fails the test when there is none. */
+static gt_mcache *cache_of(gt_heap *h, int tid)
+{
+    pthread_mutex_lock(&h->lock);
+    gt_mcache *mc = h->caches;
+    while (mc && mc->tid != tid) mc = mc->next;
+    pthread_mutex_unlock(&h->lock);
+    cr_assert(mc || !GT_REMOTE_FLUSH, "no cache of thread %d", tid);
+    return mc;
+}
+
+/* ---- an idle thread's cache ---- */
+
+typedef struct idle_ctx {
+    void *h;
+    int tid;
+    int go[2];     /* main -> owner: one byte per step */
+    _Atomic int step; /* 1: cache filled, 2: allocated again */
+    void *q;
+} idle_ctx;
+
+/* Fills its cache (a span and a reuse list of 112 B, a span of 3072 B, a cached 40 KiB large
+ * span), frees everything, then sleeps in read() until told to go on. */
+static void *idle_owner(void *arg)
+{
+    idle_ctx *c = arg;
+    enum { N = 2000 };
+    static void *p[N];
+    c->tid = (int)gettid();
+    for (int i = 0; i < N; i++) p[i] = B->alloc(c->h, 100);
+    for (int i = 0; i < N; i++) B->free(c->h, p[i], 100);
+    B->free(c->h, B->alloc(c->h, 3000), 3000);
+    B->free(c->h, B->alloc(c->h, 40 << 10), 40 << 10);
+    atomic_store(&c->step, 1);
+    char b;
+    cr_assert_eq(read(c->go[0], &b, 1), 1); /* asleep outside the heap */
+    c->q = B->alloc(c->h, 100);              /* the next call: the cache works on */
+    memset(c->q, 0x5a, 100);
+    atomic_store(&c->step, 2);
+    cr_assert_eq(read(c->go[0], &b, 1), 1);
+    B->free(c->h, c->q, 100);
+    return NULL;
+}
+
+static void idle_thread(const char *opts, int remote)
+{
+    idle_ctx c = {.h = mk(opts)};
+    gt_heap *h = c.h;
+    cr_assert_eq(pipe(c.go), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, idle_owner, &c);
+    while (atomic_load(&c.step) < 1) usleep(100);
+    wait_asleep(c.tid, -1, "the owner");
+    al_stats st;
+    B->stats(h, &st);
+    cr_assert_gt(st.heap_inuse, 0, "%s: the owner's cache holds no span", opts);
+    cr_assert_eq(st.heap_objects, 0u, "%s", opts);
+    B->collect(h);
+    B->stats(h, &st);
+    uint64_t flushed = atomic_load(&h->remote_flushes);
+    if (remote) {
+        cr_expect_eq(flushed, 1u, "%s: %llu remote flushes", opts, (unsigned long long)flushed);
+        cr_expect_eq(st.heap_inuse, 0u, "%s: after collect %llu bytes of spans are still in "
+                     "use: the sleeping owner's cache was not flushed", opts,
+                     (unsigned long long)st.heap_inuse);
+    } else {
+        cr_expect_eq(flushed, 0u, "%s", opts);
+        cr_expect_gt(st.heap_inuse, 0u, "%s: flushed although remote flush is off", opts);
+    }
+    must_check(h);
+    cr_assert_eq(write(c.go[1], "x", 1), 1);
+    while (atomic_load(&c.step) < 2) usleep(100); /* the owner allocated again */
+    wait_asleep(c.tid, -1, "the owner");
+    cr_assert_eq(((unsigned char *)c.q)[99], 0x5a);
+    B->stats(h, &st);
+    cr_expect_eq(st.heap_objects, 1u, "%s", opts);
+    B->collect(h); /* flushes the owner again (remote) or not: its one object stays */
+    B->stats(h, &st);
+    cr_expect_eq(st.heap_objects, 1u, "%s", opts);
+    cr_expect_leq(st.heap_inuse, (uint64_t)GT_PAGE, "%s: more than the owner's current span "
+                  "in use", opts);
+    cr_assert_eq(write(c.go[1], "x", 1), 1);
+    pthread_join(t, NULL);
+    must_check(h);
+    close(c.go[0]);
+    close(c.go[1]);
+    B->destroy(h);
+}
+
+Test(gotiered_collect, a_sleeping_threads_cache_is_flushed)
+{
+    idle_thread("free=reuse,scavenger=off", GT_REMOTE_FLUSH);
+    idle_thread("free=sweep,scavenger=off", GT_REMOTE_FLUSH);
+    idle_thread("free=reuse,scavenger=off,remote_flush=off", 0);
+}
+
+/* ---- a thread asleep inside a slow path ---- */
+
+typedef struct slow_ctx {
+    void *h;
+    int tid;
+    _Atomic int started, done;
+    void *p;
+} slow_ctx;
+
+static void *slow_owner(void *arg)
+{
+    slow_ctx *c = arg;
+    c->tid = (int)gettid();
+    B->free(c->h, B->alloc(c->h, 24), 24); /* a cache, with a span of another class */
+    atomic_store(&c->started, 1);
+    c->p = B->alloc(c->h, 100); /* refill: class 112's central lock is held by the test */
+    memset(c->p, 0x33, 100);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+typedef struct coll_ctx {
+    void *h;
+    _Atomic int tid;
+} coll_ctx;
+
+static void *collector(void *arg)
+{
+    coll_ctx *c = arg;
+    atomic_store(&c->tid, (int)gettid());
+    B->collect(c->h);
+    return NULL;
+}
+
+/* The owner sleeps on an mcentral lock in the middle of a refill (its cache half-way through
+ * an operation); a collect from a third thread must leave that cache alone. */
+Test(gotiered_collect, a_thread_asleep_inside_the_heap_is_left_alone)
+{
+    void *hh = mk("scavenger=off");
+    gt_heap *h = hh;
+    /* a partial span of class 112 in mcentral, so the owner's refill takes its lock */
+    enum { N = 200 };
+    void *p[N];
+    for (int i = 0; i < N; i++) p[i] = B->alloc(hh, 100);
+    for (int i = 0; i < N; i += 2) B->free(hh, p[i], 100);
+    B->thread_detach(hh);
+    unsigned spc = gt_alloc_class8[(100 + 7) >> 3];
+    pthread_mutex_t *stripe = h->central[spc].lock;
+    pthread_mutex_lock(stripe);
+    slow_ctx c = {.h = hh};
+    pthread_t owner, coll;
+    pthread_create(&owner, NULL, slow_owner, &c);
+    while (!atomic_load(&c.started)) usleep(100);
+    wait_asleep(c.tid, -1, "the owner");
+    gt_mcache *mc = cache_of(h, c.tid);
+    if (mc) cr_assert_gt(atomic_load(mc->slow), 0u, "the owner sleeps outside a slow path");
+    coll_ctx cc = {.h = hh};
+    pthread_create(&coll, NULL, collector, &cc);
+    while (!atomic_load(&cc.tid)) usleep(100);
+    int ctid = atomic_load(&cc.tid);
+    /* past the remote flush, the collector waits for the stripe in its sweep (a futex) */
+    wait_asleep(ctid, SYS_futex, "the collector");
+    cr_expect_eq(atomic_load(&h->remote_flushes), 0u,
+                 "collect flushed a cache whose owner was inside a refill");
+    cr_expect_eq(atomic_load(&c.done), 0, "the owner was not blocked");
+    pthread_mutex_unlock(stripe);
+    pthread_join(coll, NULL);
+    pthread_join(owner, NULL);
+    cr_assert_eq(((unsigned char *)c.p)[99], 0x33);
+    for (int i = 1; i < N; i += 2) B->free(hh, p[i], 100);
+    B->free(hh, c.p, 100);
+    must_check(hh);
+    B->destroy(hh);
+}
+
+/* ---- a busy thread and a collector that never stops ---- */
+
+typedef struct busy_ctx {
+    void *h;
+    _Atomic int stop;
+    long errors, rounds;
+} busy_ctx;
+
+/* Keeps up to 256 blocks of 8 B .. 48 KiB live, each filled with its own byte, and checks
+ * every block before freeing it; naps now and then so collect finds it asleep. */
+static void *busy_owner(void *arg)
+{
+    busy_ctx *c = arg;
+    enum { K = 256 };
+    unsigned char *blk[K] = {0};
+    size_t len[K] = {0};
+    uint64_t x = 88172645463325252ull;
+    while (!atomic_load(&c->stop)) {
+        for (int r = 0; r < 64; r++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            unsigned i = (unsigned)(x % K);
+            if (blk[i]) {
+                unsigned char v = (unsigned char)(i * 7 + 1);
+                for (size_t k = 0; k < len[i]; k += 61)
+                    if (blk[i][k] != v) c->errors++;
+                if (blk[i][len[i] - 1] != v) c->errors++;
+                B->free(c->h, blk[i], len[i]);
+                blk[i] = NULL;
+            } else {
+                len[i] = (x >> 20) % 4 == 0 ? 8 + (x >> 24) % (48u << 10) : 8 + (x >> 24) % 600;
+                blk[i] = B->alloc(c->h, len[i]);
+                if (!blk[i]) {
+                    c->errors++;
+                    continue;
+                }
+                memset(blk[i], (int)(i * 7 + 1), len[i]);
+            }
+        }
+        c->rounds++;
+        if (c->rounds % 8 == 0) usleep(50);
+    }
+    for (int i = 0; i < K; i++)
+        if (blk[i]) B->free(c->h, blk[i], len[i]);
+    return NULL;
+}
+
+Test(gotiered_collect, collect_while_threads_allocate_and_nap)
+{
+    const char *opts[] = {"free=reuse", "free=sweep"};
+    for (int k = 0; k < 2; k++) {
+        busy_ctx c[2] = {{.h = mk(opts[k])}, {.h = NULL}};
+        c[1].h = c[0].h;
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, busy_owner, &c[i]);
+        int n = 600 / SCALE;
+        for (int i = 0; i < n; i++) {
+            B->collect(c[0].h);
+            usleep(200);
+        }
+        for (int i = 0; i < 2; i++) atomic_store(&c[i].stop, 1);
+        for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+        gt_heap *h = c[0].h;
+        for (int i = 0; i < 2; i++)
+            cr_expect_eq(c[i].errors, 0, "%s: thread %d saw %ld corrupted or failed blocks",
+                         opts[k], i, c[i].errors);
+        if (GT_REMOTE_FLUSH)
+            cr_expect_gt(atomic_load(&h->remote_flushes), 0u, "%s: no collect ever found a "
+                         "thread napping", opts[k]);
+        must_check(h);
+        al_stats st;
+        B->stats(h, &st);
+        cr_expect_eq(st.heap_objects, 0u, "%s", opts[k]);
+        B->destroy(h);
+    }
+}
