@@ -22,6 +22,8 @@
 #include "clock.h"
 #include "counters.h"
 #include "gbshim.h"
+#include "interleave.h"
+#include "params.h"
 #include "runner.h"
 #include "stats.h"
 #include "workload.h"
@@ -68,31 +70,6 @@ static void usage_error(const char *fmt, ...)
 }
 
 /* ---- numbers ---- */
-
-/* Parse a whole non-negative integer with an optional k/m/g (x1024) suffix when bytes.
- * Returns 0 and *out, or -1 when s is not entirely such a number or overflows. */
-static int parse_ll(const char *s, int bytes, long long *out)
-{
-    if (!*s || !(isdigit((unsigned char)*s))) return -1;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno) return -1;
-    unsigned long long mul = 1;
-    if (bytes && *end) {
-        switch (tolower((unsigned char)*end)) {
-        case 'k': mul = 1ull << 10; break;
-        case 'm': mul = 1ull << 20; break;
-        case 'g': mul = 1ull << 30; break;
-        default: return -1;
-        }
-        end++;
-    }
-    if (*end) return -1;
-    if (v > (unsigned long long)LLONG_MAX / mul) return -1;
-    *out = (long long)(v * mul);
-    return 0;
-}
 
 static double parse_positive_double(const char *what, const char *s)
 {
@@ -152,6 +129,9 @@ static void print_help(void)
         "usage: alloclab [options] [param=v1,v2 ...] [workload.param=v ...] [--benchmark_* ...]\n"
         "       alloclab compare A.json B.json    ratio of medians per case, Mann-Whitney U verdict\n"
         "       alloclab merge OUT.json SHARD.json...   join the files of --shard runs\n"
+        "       alloclab interleave --workload=W [--backends=a,b] [param=v ...] [--rounds=N]\n"
+        "                [--processes=K] [--scale=F] [--out=FILE.tsv]   the backends take turns\n"
+        "                in one process, in K processes: each one's fastest round, ratios\n"
         "       alloclab --usable-sizes BACKEND   requested -> usable bytes for 1..32768\n"
         "\n"
         "Runs every case (workload x backend x parameters x threads) in a fresh child process\n"
@@ -218,7 +198,7 @@ static void parse_threads(const char *s)
     opt.nthreads = 0;
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         long long v;
-        if (parse_ll(tok, 0, &v) || v < 1 || v > 1024)
+        if (al_parse_ll(tok, 0, &v) || v < 1 || v > 1024)
             usage_error("--threads takes counts from 1 to 1024, got \"%s\"", tok);
         if (opt.nthreads == 16) usage_error("--threads: at most 16 values");
         opt.threads[opt.nthreads++] = (int)v;
@@ -234,21 +214,10 @@ static void parse_values(const al_workload *w, const al_param_def *pd, const cha
     sw->n = 0;
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         long long v = -1;
-        if (pd->choices) {
-            const char *c = pd->choices;
-            for (int idx = 0; c; idx++) {
-                const char *bar = strchr(c, '|');
-                size_t len = bar ? (size_t)(bar - c) : strlen(c);
-                if (strlen(tok) == len && strncmp(tok, c, len) == 0) {
-                    v = idx;
-                    break;
-                }
-                c = bar ? bar + 1 : NULL;
-            }
-            if (v < 0)
+        if (al_param_value(pd, tok, &v) != 0) {
+            if (pd->choices)
                 usage_error("%s.%s must be one of %s, got \"%s\"", w->name, pd->name, pd->choices,
                             tok);
-        } else if (parse_ll(tok, pd->flags & AL_PARAM_BYTES, &v) || v < pd->min || v > pd->max) {
             usage_error("%s.%s must be a whole number from %lld to %lld, got \"%s\"", w->name,
                         pd->name, pd->min, pd->max, tok);
         }
@@ -275,7 +244,7 @@ static void check_gb_flag(const char *arg)
     const char *v;
     long long n;
     if (gb_flag(arg, "--benchmark_repetitions", &v)) {
-        if (parse_ll(v, 0, &n) || n < 1 || n > 100000)
+        if (al_parse_ll(v, 0, &n) || n < 1 || n > 100000)
             usage_error("--benchmark_repetitions must be a whole number >= 1, got \"%s\"", v);
         opt.repetitions = (int)n;
     } else if (gb_flag(arg, "--benchmark_format", &v) || gb_flag(arg, "--benchmark_out_format", &v)) {
@@ -834,6 +803,8 @@ int main(int argc, char **argv)
         b->destroy(h);
         return 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "interleave") == 0)
+        return al_interleave_main(argc - 2, argv + 2, ALLOCLAB_COMMIT);
     if (argc >= 2 && (strcmp(argv[1], "compare") == 0 || strcmp(argv[1], "merge") == 0)) {
         /* alloclab compare A.json B.json / alloclab merge OUT.json SHARD.json...: the scripts
          * beside the build (<exe>/../scripts/), which use jq */
@@ -899,12 +870,12 @@ int main(int argc, char **argv)
             opt.min_time_given = 1;
         } else if (gb_flag(a, "--latency_period", &v)) {
             long long n;
-            if (parse_ll(v, 0, &n) || n > 1000000)
+            if (al_parse_ll(v, 0, &n) || n > 1000000)
                 usage_error("--latency_period must be a whole number from 0 to 1000000, got \"%s\"", v);
             opt.latency_period = (uint32_t)n;
         } else if (gb_flag(a, "--pin", &v)) {
             long long n;
-            if (parse_ll(v, 0, &n) || n >= sysconf(_SC_NPROCESSORS_ONLN))
+            if (al_parse_ll(v, 0, &n) || n >= sysconf(_SC_NPROCESSORS_ONLN))
                 usage_error("--pin takes a CPU number below %ld, got \"%s\"",
                             sysconf(_SC_NPROCESSORS_ONLN), v);
             opt.pin_cpu = (int)n;
@@ -917,7 +888,7 @@ int main(int argc, char **argv)
             if (!sl || (size_t)(sl - v) >= sizeof b1) usage_error("--shard takes I/N, got \"%s\"", v);
             snprintf(b1, sizeof b1, "%.*s", (int)(sl - v), v);
             snprintf(b2, sizeof b2, "%s", sl + 1);
-            if (parse_ll(b1, 0, &i) || parse_ll(b2, 0, &n) || n < 1 || i < 1 || i > n || n > 100000)
+            if (al_parse_ll(b1, 0, &i) || al_parse_ll(b2, 0, &n) || n < 1 || i < 1 || i > n || n > 100000)
                 usage_error("--shard takes I/N with 1 <= I <= N, got \"%s\"", v);
             opt.shard_i = (int)i;
             opt.shard_n = (int)n;
@@ -928,7 +899,7 @@ int main(int argc, char **argv)
             al_ctr_set_cachesim(1);
         } else if (gb_flag(a, "--seed", &v)) {
             long long s;
-            if (parse_ll(v, 0, &s)) usage_error("--seed must be a whole number, got \"%s\"", v);
+            if (al_parse_ll(v, 0, &s)) usage_error("--seed must be a whole number, got \"%s\"", v);
             opt.seed = (uint64_t)s;
         } else if (strncmp(a, "--benchmark_", 12) == 0) {
             check_gb_flag(a);

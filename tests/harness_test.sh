@@ -140,5 +140,33 @@ else
     bad "interrupted run: rc=$rc, file=$(cat "$t/int.json"), $(cat "$t/e" | tail -1)"
 fi
 
+# 7. interleave: backends in turns in one process, K processes; a crashing backend is named
+#    and the others are still measured; bad input is one line and status 2
+il="$t/il.tsv"
+if out=$(ALLOCLAB_TEST_BACKENDS=1 "$bin" interleave --workload=bufchurn --backends=libc,crashtest,gotiered \
+        bufchurn.mode=steady --scale=0.01 --rounds=3 --processes=2 --out="$il" 2>"$t/e") &&
+   grep -Eq '^libc +[0-9]+\.[0-9]+ ' <<<"$out" && grep -Eq '^gotiered +[0-9]+\.[0-9]+ ' <<<"$out" &&
+   grep -q '^crashtest .*failed: crashed: signal' <<<"$out" &&
+   grep -q 'crashtest crashed' "$t/e" &&
+   [ "$(tail -n +2 "$il" | wc -l)" -eq 4 ] &&
+   awk -F'\t' 'NR > 1 && !($3 > 0 && $3 <= $4 && $5 == 4000) {bad = 1} END {exit bad}' "$il"; then
+    ok "interleave: two backends measured in 2 processes, the crashing one named, TSV rows"
+else
+    bad "interleave: $(head -c 400 <<<"$out") / $(head -c 200 "$t/e") / $(head -c 300 "$il" 2>&1)"
+fi
+for args in "--workload=larson" "--workload=bufchurn --backends=libc,nope" \
+            "--workload=bufchurn --rounds=0" "--workload=bufchurn size=12q" \
+            "--workload=bufchurn --backends=jemalloc,libc" "--workload=bufchurn --backends=libc" \
+            "--backends=libc,gotiered"; do
+    # shellcheck disable=SC2086
+    "$bin" interleave $args >"$t/o" 2>"$t/e"
+    rc=$?
+    if [ $rc -eq 2 ] && [ "$(wc -l <"$t/e")" -eq 1 ] && [ ! -s "$t/o" ]; then
+        ok "interleave $args: one line, status 2"
+    else
+        bad "interleave $args: rc=$rc, $(head -c 200 "$t/e")"
+    fi
+done
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

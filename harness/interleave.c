@@ -1,0 +1,461 @@
+/* interleave.c - `alloclab interleave`: one single-threaded workload case on several backends
+ * in the same process, in turns, repeated in fresh processes.
+ *
+ * Why: `make bench` runs every repetition in a fresh child, so a case's time carries the
+ * child's luck (where the loader, libc and the backend put things: on this VM single
+ * repetitions of one case spread by +-15%) and the machine's load at that moment. Here the
+ * backends take turns inside one process: round r runs the workload once on each backend
+ * (the order rotates by one each round), all on heaps made and warmed up once, so a load
+ * burst hits every backend alike; and K processes repeat that, so one process's layout luck
+ * shows as spread instead of as a ranking.
+ *
+ * Per process and backend the fastest round's ns/op is kept (the least disturbed run); the
+ * report gives, per backend, the median over processes of that figure with its range, the
+ * median of its ratio to the best other backend of the same process, and in how many
+ * processes it was the fastest. A child announces each run before it starts it, so when a
+ * backend crashes or hangs (--timeout, default 300 s per process) the parent knows which one:
+ * it is reported as failed and that process runs again without it. A run that fails its
+ * workload's own check drops its backend in that process only.
+ *
+ *   alloclab interleave --workload=W [--backends=a,b] [param=v | W.param=v ...]
+ *                       [--rounds=N] [--processes=K] [--scale=F] [--seed=N] [--out=FILE]
+ * Defaults: every registered backend that runs in this process and frees memory (not an
+ * LD_PRELOAD backend, not a free-is-a-no-op one: rounds would pile up its memory), 15
+ * rounds, 10 processes, scale 1. --out writes one TSV row per process and backend (process,
+ * backend, fastest and median round ns/op, ops per run). Bad input: one line, exit 2.
+ */
+#include "interleave.h"
+
+#include "clock.h"
+#include "params.h"
+#include "workload.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IL_MAX_BACKENDS 32
+#define IL_MAX_PROCS 1000
+
+static void il_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void il_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("alloclab interleave: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see alloclab --help)\n", stderr);
+    va_end(ap);
+    exit(2);
+}
+
+typedef struct il_opts {
+    const al_workload *w;
+    long long p[AL_WL_MAX_PARAMS];
+    const al_backend *b[IL_MAX_BACKENDS];
+    int nb;
+    int rounds, procs;
+    double scale;
+    uint64_t seed;
+    const char *out;
+    unsigned timeout;
+    int skip[IL_MAX_BACKENDS]; /* crashed or hung in an earlier process: not run again */
+} il_opts;
+
+/* The measured-region clock of one run: resume/pause add up the time between them. */
+typedef struct il_clock {
+    uint64_t started, total;
+} il_clock;
+
+static void il_resume(al_wl_ctx *ctx)
+{
+    il_clock *c = ctx->harness;
+    c->started = al_now_ns();
+}
+
+static void il_pause(al_wl_ctx *ctx)
+{
+    il_clock *c = ctx->harness;
+    c->total += al_now_ns() - c->started;
+}
+
+/* One run of the case on backend b's heap h. Returns ns per op (> 0), or -1 with err set. */
+static double il_run(const il_opts *o, const al_backend *b, void *h, char *err, size_t errlen,
+                     uint64_t *ops)
+{
+    il_clock clk = {0, 0};
+    al_wl_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.b = b;
+    ctx.heap = h;
+    memcpy(ctx.p, o->p, sizeof ctx.p);
+    ctx.threads = 1;
+    ctx.seed = o->seed;
+    ctx.pause = il_pause;
+    ctx.resume = il_resume;
+    ctx.harness = &clk;
+    il_resume(&ctx);
+    int rc = o->w->run(&ctx);
+    il_pause(&ctx);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s", ctx.err[0] ? ctx.err : "the workload failed");
+        return -1;
+    }
+    if (!ctx.ops) {
+        snprintf(err, errlen, "the workload counted no operation");
+        return -1;
+    }
+    *ops = ctx.ops;
+    return (double)clk.total / (double)ctx.ops;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (sorts v). n >= 1. */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* A child: every backend's heap, one warm-up run each, then the rounds. Writes one line per
+ * backend to fd: "i <fastest> <median> <ops>" or "i E <message>". Exits 0. */
+static void il_child(const il_opts *o, int fd)
+{
+    FILE *f = fdopen(fd, "w");
+    if (!f) _exit(1);
+    alarm(o->timeout); /* a hang dies of SIGALRM; the parent names the backend running */
+    void *heap[IL_MAX_BACKENDS] = {0};
+    int ok[IL_MAX_BACKENDS] = {0};
+    uint64_t ops[IL_MAX_BACKENDS] = {0};
+    double *t = calloc((size_t)o->nb * (size_t)o->rounds, sizeof *t);
+    if (!t) _exit(1);
+    char err[256];
+    for (int i = 0; i < o->nb; i++) {
+        if (o->skip[i]) continue;
+        fprintf(f, "R %d\n", i);
+        fflush(f);
+        heap[i] = o->b[i]->create("", err, sizeof err);
+        if (!heap[i]) {
+            fprintf(f, "%d E create() failed: %s\n", i, err);
+            continue;
+        }
+        if (il_run(o, o->b[i], heap[i], err, sizeof err, &ops[i]) < 0) /* warm-up */
+            fprintf(f, "%d E %s (warm-up run)\n", i, err);
+        else
+            ok[i] = 1;
+    }
+    for (int r = 0; r < o->rounds; r++) {
+        for (int k = 0; k < o->nb; k++) {
+            int i = (k + r) % o->nb;
+            if (!ok[i]) continue;
+            fprintf(f, "R %d\n", i);
+            fflush(f);
+            double ns = il_run(o, o->b[i], heap[i], err, sizeof err, &ops[i]);
+            if (ns < 0) {
+                fprintf(f, "%d E %s (round %d)\n", i, err, r + 1);
+                ok[i] = 0;
+                continue;
+            }
+            t[(size_t)i * (size_t)o->rounds + (size_t)r] = ns;
+        }
+    }
+    for (int i = 0; i < o->nb; i++) {
+        if (!ok[i]) continue;
+        double *v = t + (size_t)i * (size_t)o->rounds;
+        qsort(v, (size_t)o->rounds, sizeof *v, cmp_double);
+        fprintf(f, "%d %.6f %.6f %llu\n", i, v[0], median(v, o->rounds),
+                (unsigned long long)ops[i]);
+    }
+    fflush(f);
+    _exit(0);
+}
+
+static void parse_backends(il_opts *o, const char *list)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    o->nb = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        const al_backend *b = al_backend_find(tok);
+        if (!b) il_usage("unknown backend \"%s\"", tok);
+        if (b->caps & AL_CAP_PRELOAD)
+            il_usage("backend %s runs only in an LD_PRELOAD child, not in this process", tok);
+        for (int i = 0; i < o->nb; i++)
+            if (o->b[i] == b) il_usage("backend %s given twice", tok);
+        if (o->nb == IL_MAX_BACKENDS) il_usage("at most %d backends", IL_MAX_BACKENDS);
+        o->b[o->nb++] = b;
+    }
+    if (o->nb < 2) il_usage("--backends needs at least two backends to compare");
+}
+
+/* Parse argv (after "interleave") into o; exits 2 on any mistake. */
+static void il_parse(il_opts *o, int argc, char **argv)
+{
+    const char *wl = NULL, *backends = NULL;
+    const char *pv[64];
+    int npv = 0;
+    o->rounds = 15;
+    o->procs = 10;
+    o->scale = 1;
+    o->seed = 1;
+    o->timeout = 300;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        long long n;
+        if (strncmp(a, "--workload=", 11) == 0) {
+            wl = a + 11;
+        } else if (strncmp(a, "--backends=", 11) == 0) {
+            backends = a + 11;
+        } else if (strncmp(a, "--rounds=", 9) == 0) {
+            if (al_parse_ll(a + 9, 0, &n) || n < 1 || n > 100000)
+                il_usage("--rounds must be a whole number from 1 to 100000, got \"%s\"", a + 9);
+            o->rounds = (int)n;
+        } else if (strncmp(a, "--processes=", 12) == 0) {
+            if (al_parse_ll(a + 12, 0, &n) || n < 1 || n > IL_MAX_PROCS)
+                il_usage("--processes must be a whole number from 1 to %d, got \"%s\"",
+                         IL_MAX_PROCS, a + 12);
+            o->procs = (int)n;
+        } else if (strncmp(a, "--scale=", 8) == 0) {
+            char *end;
+            errno = 0;
+            o->scale = strtod(a + 8, &end);
+            if (errno || end == a + 8 || *end || !(o->scale > 0) || !isfinite(o->scale))
+                il_usage("--scale must be a positive number, got \"%s\"", a + 8);
+        } else if (strncmp(a, "--seed=", 7) == 0) {
+            if (al_parse_ll(a + 7, 0, &n)) il_usage("--seed must be a whole number, got \"%s\"", a + 7);
+            o->seed = (uint64_t)n;
+        } else if (strncmp(a, "--timeout=", 10) == 0) {
+            if (al_parse_ll(a + 10, 0, &n) || n < 1 || n > 86400)
+                il_usage("--timeout must be whole seconds from 1 to 86400, got \"%s\"", a + 10);
+            o->timeout = (unsigned)n;
+        } else if (strncmp(a, "--out=", 6) == 0) {
+            o->out = a + 6;
+            if (!*o->out) il_usage("--out needs a file name");
+        } else if (a[0] != '-' && strchr(a, '=')) {
+            if (npv == 64) il_usage("at most 64 parameters");
+            pv[npv++] = a;
+        } else {
+            il_usage("unknown option \"%s\"", a);
+        }
+    }
+    if (!wl) il_usage("--workload=NAME is required");
+    o->w = al_workload_find(wl);
+    if (!o->w) il_usage("unknown workload \"%s\"", wl);
+    if (o->w->multithreaded) il_usage("workload %s is multi-threaded; interleave runs one thread", wl);
+    for (int k = 0; k < o->w->nparams; k++) o->p[k] = o->w->params[k].def;
+    for (int j = 0; j < npv; j++) {
+        const char *eq = strchr(pv[j], '='), *name = pv[j];
+        size_t wlen = strlen(o->w->name);
+        if (strncmp(name, o->w->name, wlen) == 0 && name[wlen] == '.') name += wlen + 1;
+        char pname[64];
+        snprintf(pname, sizeof pname, "%.*s", (int)(eq - name), name);
+        int k = al_workload_param(o->w, pname);
+        if (k < 0) il_usage("workload %s has no parameter \"%s\"", o->w->name, pname);
+        const al_param_def *pd = &o->w->params[k];
+        if (al_param_value(pd, eq + 1, &o->p[k]) != 0) {
+            if (pd->choices)
+                il_usage("%s.%s must be one of %s, got \"%s\"", o->w->name, pd->name,
+                         pd->choices, eq + 1);
+            il_usage("%s.%s must be a whole number from %lld to %lld, got \"%s\"", o->w->name,
+                     pd->name, pd->min, pd->max, eq + 1);
+        }
+    }
+    for (int k = 0; k < o->w->nparams; k++) {
+        if (!(o->w->params[k].flags & AL_PARAM_SCALED)) continue;
+        double v = floor((double)o->p[k] * o->scale);
+        o->p[k] = v < 1 ? 1 : v > (double)o->w->params[k].max ? o->w->params[k].max : (long long)v;
+    }
+    if (backends) {
+        parse_backends(o, backends);
+    } else {
+        o->nb = 0;
+        for (int i = 0; i < al_backend_count() && o->nb < IL_MAX_BACKENDS; i++) {
+            const al_backend *b = al_backend_at(i);
+            if (!(b->caps & (AL_CAP_PRELOAD | AL_CAP_FREE_NOOP))) o->b[o->nb++] = b;
+        }
+    }
+    if (o->out) { /* refuse a path we cannot write before anything runs */
+        FILE *f = fopen(o->out, "a");
+        if (!f) il_usage("--out: cannot write \"%s\": %s", o->out, strerror(errno));
+        fclose(f);
+    }
+}
+
+/* What one process reported. */
+typedef struct il_proc {
+    int done;                         /* it ran and reported */
+    double fast[IL_MAX_BACKENDS];     /* fastest round's ns/op, 0 = none */
+    double med[IL_MAX_BACKENDS];
+    unsigned long long ops[IL_MAX_BACKENDS];
+} il_proc;
+
+int al_interleave_main(int argc, char **argv, const char *commit)
+{
+    il_opts o;
+    memset(&o, 0, sizeof o);
+    il_parse(&o, argc, argv);
+    il_proc *pr = calloc((size_t)o.procs, sizeof *pr);
+    char (*errs)[300] = calloc(IL_MAX_BACKENDS, sizeof *errs);
+    if (!pr || !errs) return 1;
+
+    char ptext[512] = "";
+    for (int k = 0; k < o.w->nparams; k++) {
+        size_t l = strlen(ptext);
+        const al_param_def *pd = &o.w->params[k];
+        if (pd->choices) {
+            const char *c = pd->choices;
+            for (long long idx = 0; idx < o.p[k] && c; idx++) c = strchr(c, '|'), c = c ? c + 1 : c;
+            size_t len = c ? (strchr(c, '|') ? (size_t)(strchr(c, '|') - c) : strlen(c)) : 0;
+            snprintf(ptext + l, sizeof ptext - l, " %s=%.*s", pd->name, (int)len, c ? c : "");
+        } else {
+            snprintf(ptext + l, sizeof ptext - l, " %s=%lld", pd->name, o.p[k]);
+        }
+    }
+    printf("interleave: %s%s; %d backends take turns, %d rounds per process, %d processes\n",
+           o.w->name, ptext, o.nb, o.rounds, o.procs);
+    char when[64] = "?", load[64] = "?";
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    FILE *lf = fopen("/proc/loadavg", "r");
+    if (lf) {
+        if (!fgets(load, sizeof load, lf)) snprintf(load, sizeof load, "?");
+        load[strcspn(load, " ")] = 0;
+        fclose(lf);
+    }
+    printf("alloclab %s, %s, load average %s, seed %llu, scale %g\n", commit, when, load,
+           (unsigned long long)o.seed, o.scale);
+    fflush(stdout);
+
+    int tty = isatty(STDERR_FILENO);
+    for (int p = 0; p < o.procs; p++) {
+        int fd[2];
+        if (pipe(fd) != 0) {
+            fprintf(stderr, "alloclab interleave: pipe: %s\n", strerror(errno));
+            return 1;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            fprintf(stderr, "alloclab interleave: fork: %s\n", strerror(errno));
+            return 1;
+        }
+        if (pid == 0) {
+            close(fd[0]);
+            il_child(&o, fd[1]);
+        }
+        close(fd[1]);
+        FILE *f = fdopen(fd[0], "r");
+        char line[512];
+        int running = -1;
+        while (f && fgets(line, sizeof line, f)) {
+            int i, n = 0;
+            if (sscanf(line, "R %d", &i) == 1) {
+                running = i;
+                continue;
+            }
+            if (sscanf(line, "%d %n", &i, &n) != 1 || i < 0 || i >= o.nb) continue;
+            const char *rest = line + n;
+            if (rest[0] == 'E' && rest[1] == ' ') {
+                line[strcspn(line, "\n")] = 0;
+                if (!errs[i][0]) snprintf(errs[i], sizeof errs[i], "%s", rest + 2);
+                continue;
+            }
+            if (sscanf(rest, "%lf %lf %llu", &pr[p].fast[i], &pr[p].med[i], &pr[p].ops[i]) != 3)
+                pr[p].fast[i] = 0;
+        }
+        if (f) fclose(f);
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        }
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+            pr[p].done = 1;
+        } else {
+            memset(pr[p].fast, 0, sizeof pr[p].fast);
+            char why[96];
+            if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
+                snprintf(why, sizeof why, "hung (no result within --timeout=%u s)", o.timeout);
+            else if (WIFSIGNALED(st))
+                snprintf(why, sizeof why, "crashed: signal %d (%s)", WTERMSIG(st),
+                         strsignal(WTERMSIG(st)));
+            else
+                snprintf(why, sizeof why, "its process exited with status %d", WEXITSTATUS(st));
+            if (running >= 0 && !o.skip[running]) {
+                /* that backend's fault: drop it, run this process again without it */
+                o.skip[running] = 1;
+                snprintf(errs[running], sizeof errs[running], "%s", why);
+                fprintf(stderr, "alloclab interleave: %s %s; running without it\n",
+                        o.b[running]->name, why);
+                p--;
+                continue;
+            }
+            fprintf(stderr, "alloclab interleave: process %d %s; left out\n", p + 1, why);
+        }
+        if (tty) fprintf(stderr, "\rinterleave: %d/%d processes", p + 1, o.procs);
+    }
+    if (tty) fprintf(stderr, "\n");
+
+    FILE *out = NULL;
+    if (o.out) {
+        out = fopen(o.out, "w");
+        if (!out) {
+            fprintf(stderr, "alloclab interleave: cannot write %s: %s\n", o.out, strerror(errno));
+            return 1;
+        }
+        fprintf(out, "process\tbackend\tfastest_ns_per_op\tmedian_ns_per_op\tops_per_run\n");
+        for (int p = 0; p < o.procs; p++)
+            for (int i = 0; i < o.nb; i++)
+                if (pr[p].fast[i] > 0)
+                    fprintf(out, "%d\t%s\t%.4f\t%.4f\t%llu\n", p + 1, o.b[i]->name, pr[p].fast[i],
+                            pr[p].med[i], pr[p].ops[i]);
+    }
+
+    printf("ns per op: each process's fastest round; median [range] over processes\n");
+    printf("%-12s %9s  %-19s %10s  %s\n", "backend", "ns/op", "[range]", "vs best", "fastest in");
+    double *v = calloc((size_t)o.procs, sizeof *v), *r = calloc((size_t)o.procs, sizeof *r);
+    if (!v || !r) return 1;
+    for (int i = 0; i < o.nb; i++) {
+        int n = 0, nr = 0, first = 0;
+        for (int p = 0; p < o.procs; p++) {
+            if (pr[p].fast[i] <= 0) continue;
+            v[n++] = pr[p].fast[i];
+            double best = 0;
+            for (int j = 0; j < o.nb; j++)
+                if (j != i && pr[p].fast[j] > 0 && (best == 0 || pr[p].fast[j] < best))
+                    best = pr[p].fast[j];
+            if (best > 0) {
+                r[nr++] = pr[p].fast[i] / best;
+                first += pr[p].fast[i] < best;
+            }
+        }
+        if (!n) {
+            printf("%-12s %9s  failed: %s\n", o.b[i]->name, "-", errs[i][0] ? errs[i] : "no result");
+            continue;
+        }
+        double lo = v[0], hi = v[0];
+        for (int k = 1; k < n; k++) lo = v[k] < lo ? v[k] : lo, hi = v[k] > hi ? v[k] : hi;
+        char range[64], vs[32] = "-";
+        snprintf(range, sizeof range, "[%.2f .. %.2f]", lo, hi);
+        if (nr) snprintf(vs, sizeof vs, "%.3f", median(r, nr));
+        printf("%-12s %9.2f  %-19s %10s  %d of %d\n", o.b[i]->name, median(v, n), range, vs,
+               first, nr);
+        if (errs[i][0]) printf("%-12s %9s  (some runs failed: %s)\n", "", "", errs[i]);
+    }
+    printf("vs best: median over processes of ns/op / the fastest other backend's, same process\n");
+    if (out && fclose(out) != 0) {
+        fprintf(stderr, "alloclab interleave: writing %s failed\n", o.out);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,16 @@
+/* params.h - the command line's numbers and workload parameter values, shared by the main
+ * run (main.c) and `alloclab interleave` (interleave.c). */
+#ifndef ALLOCLAB_PARAMS_H
+#define ALLOCLAB_PARAMS_H
+
+#include "workload.h"
+
+/* Parse a whole non-negative integer with an optional k/m/g (x1024) suffix when bytes.
+ * Returns 0 and *out, or -1 when s is not entirely such a number or overflows. */
+int al_parse_ll(const char *s, int bytes, long long *out);
+
+/* One value of parameter pd: a choice's name (its index) or a number in [min, max] (with a
+ * k/m/g suffix for a size). Returns 0 and *out, or -1 when tok is not such a value. */
+int al_param_value(const al_param_def *pd, const char *tok, long long *out);
+
+#endif
