@@ -33,7 +33,6 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,17 +43,7 @@
 #define IL_MAX_BACKENDS 32
 #define IL_MAX_PROCS 1000
 
-static void il_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void il_usage(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("alloclab interleave: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs(" (see alloclab --help)\n", stderr);
-    va_end(ap);
-    exit(2);
-}
+#define il_usage(...) al_usage_error("alloclab interleave", __VA_ARGS__)
 
 typedef struct il_opts {
     const al_workload *w;

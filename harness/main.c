@@ -35,7 +35,6 @@
 #include <math.h>
 #include <regex.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,17 +56,7 @@
 
 /* ---- errors: one line, exit 2 ---- */
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("alloclab: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs(" (see alloclab --help)\n", stderr);
-    va_end(ap);
-    exit(2);
-}
+#define usage_error(...) al_usage_error("alloclab", __VA_ARGS__)
 
 /* ---- numbers ---- */
 

@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,4 +51,15 @@ int al_param_value(const al_param_def *pd, const char *tok, long long *out)
     if (al_parse_ll(tok, pd->flags & AL_PARAM_BYTES, &v) || v < pd->min || v > pd->max) return -1;
     *out = v;
     return 0;
+}
+
+void al_usage_error(const char *who, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", who);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see alloclab --help)\n", stderr);
+    va_end(ap);
+    exit(2);
 }

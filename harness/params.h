@@ -1,5 +1,5 @@
-/* params.h - the command line's numbers and workload parameter values, shared by the main
- * run (main.c) and `alloclab interleave` (interleave.c). */
+/* params.h - the command line's numbers, workload parameter values and usage errors, shared
+ * by the main run (main.c) and `alloclab interleave` (interleave.c). */
 #ifndef ALLOCLAB_PARAMS_H
 #define ALLOCLAB_PARAMS_H
 
@@ -12,5 +12,9 @@ int al_parse_ll(const char *s, int bytes, long long *out);
 /* One value of parameter pd: a choice's name (its index) or a number in [min, max] (with a
  * k/m/g suffix for a size). Returns 0 and *out, or -1 when tok is not such a value. */
 int al_param_value(const al_param_def *pd, const char *tok, long long *out);
+
+/* Bad input: "<who>: <message> (see alloclab --help)" on stderr, exit status 2. */
+void al_usage_error(const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
 
 #endif
