@@ -14,8 +14,9 @@
  * heap's (a collect happened since) fails the fast compare: the slow path finds it by
  * (heap, id), flushes the cache, then adopts the new epoch. A thread's caches are flushed back
  * when the thread exits (pthread key destructor), on thread_detach, and at its first call
- * after a collect; entries of heaps that died are dropped without being touched (the registry,
- * under its lock, says which heaps are alive).
+ * after a collect, or by the collect itself while the thread sleeps ("Remote flush" below);
+ * entries of heaps that died are dropped without being touched (the registry, under its
+ * lock, says which heaps are alive).
  * The cache also keeps freed large spans of up to 16 pages (lfree, 1 MiB at most), a page
  * cache and spare span structs and bitmap blocks (mheap.c, span_local), all given back with
  * the rest on flush. A span that runs out is handed back without a central lock when it is
@@ -379,11 +380,12 @@ static gt_mcache *mcache_new(gt_heap *h, uint64_t epoch)
  * slow path in flight (gt_slow_depth == 0; the fast paths make no system call), is not in
  * a signal handler (its blocked-signal set is the one it had at its last epoch refresh), and
  * has not taken the current epoch yet (gen_seen, written under `own`). The owner's next call
- * then misses the epoch match, takes `own` (held during the flush) and finds the flush done. Proof that the sleep covered the depth read: /proc/self/task/TID/status
- * (context switches, SigBlk), then .../syscall (asleep: a syscall number, not "running"),
- * the depth, .../syscall again, status again: the same switch count both times means the
- * owner never ran in between (running again and sleeping again counts a switch), so the
- * depth read is the one it slept with. A thread that is running, or sleeps inside the heap,
+ * then misses the epoch match, takes `own` (held during the flush) and finds the flush done.
+ * Proof that the sleep covered the depth read: /proc/self/task/TID/status (context switches,
+ * SigBlk), then .../syscall (asleep: a syscall number, not "running"), the depth,
+ * .../syscall again, status again: the same switch count both times means the owner never
+ * ran in between (running again and sleeping again counts a switch), so the depth read is
+ * the one it slept with. A thread that is running, or sleeps inside the heap,
  * or cannot be read (no /proc), keeps its cache until its next call, as before. Not caught:
  * a handler installed with SA_NODEFER and no sa_mask that interrupts a fast path and then
  * sleeps in a system call (it leaves the blocked set unchanged); option remote_flush=off
