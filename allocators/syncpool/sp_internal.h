@@ -170,8 +170,8 @@ typedef struct sp_heap {
     uint64_t id;                    /* unique per heap for the life of the process  */
     uint64_t salt;                  /* header key = salt ^ address ^ info           */
     size_t min_size, max_size;      /* smallest and largest bucket                   */
-    size_t cls_or;                  /* bucket of n <= max: bsr((n-1) | cls_or) - cls_base */
-    unsigned cls_base;
+    size_t cls_or;                  /* bucket of n <= max: cls_top - clz((n-1) | cls_or) */
+    unsigned cls_top;               /* clz(cls_or): 63 - log2 of the first bucket - 1  */
     unsigned put_nb;                /* free's fast path takes info < put_nb: nb, 0 with
                                      * zero=1 (every put then zeroes, off the fast path) */
     unsigned nb;                    /* buckets                                       */
