@@ -301,16 +301,10 @@ int al_interleave_main(int argc, char **argv, const char *commit)
 
     char ptext[512] = "";
     for (int k = 0; k < o.w->nparams; k++) {
+        char v[64];
         size_t l = strlen(ptext);
-        const al_param_def *pd = &o.w->params[k];
-        if (pd->choices) {
-            const char *c = pd->choices;
-            for (long long idx = 0; idx < o.p[k] && c; idx++) c = strchr(c, '|'), c = c ? c + 1 : c;
-            size_t len = c ? (strchr(c, '|') ? (size_t)(strchr(c, '|') - c) : strlen(c)) : 0;
-            snprintf(ptext + l, sizeof ptext - l, " %s=%.*s", pd->name, (int)len, c ? c : "");
-        } else {
-            snprintf(ptext + l, sizeof ptext - l, " %s=%lld", pd->name, o.p[k]);
-        }
+        al_param_text(&o.w->params[k], o.p[k], v, sizeof v);
+        snprintf(ptext + l, sizeof ptext - l, " %s=%s", o.w->params[k].name, v);
     }
     printf("interleave: %s%s; %d backends take turns, %d rounds per process, %d processes\n",
            o.w->name, ptext, o.nb, o.rounds, o.procs);

@@ -295,21 +295,6 @@ static void build_sweeps(const al_workload *w, sweep sw[AL_WL_MAX_PARAMS], int s
     }
 }
 
-static void param_text(const al_param_def *pd, long long v, char *out, size_t n)
-{
-    if (pd->choices) {
-        const char *c = pd->choices;
-        for (long long i = 0; i < v && c; i++) {
-            c = strchr(c, '|');
-            if (c) c++;
-        }
-        size_t len = c ? strcspn(c, "|") : 0;
-        snprintf(out, n, "%.*s", (int)len, c ? c : "?");
-    } else {
-        snprintf(out, n, "%lld", v);
-    }
-}
-
 static void add_cases(const al_workload *w)
 {
     sweep sw[AL_WL_MAX_PARAMS];
@@ -342,7 +327,7 @@ static void add_cases(const al_workload *w)
                     c->p[i] = v;
                     if (swept[i]) {
                         char txt[64];
-                        param_text(&w->params[i], v, txt, sizeof txt);
+                        al_param_text(&w->params[i], v, txt, sizeof txt);
                         len += (size_t)snprintf(c->name + len, sizeof c->name - len, "/%s:%s",
                                                 w->params[i].name, txt);
                     }
@@ -754,7 +739,7 @@ static void list_all(void)
         for (int j = 0; j < w->nparams; j++) {
             const al_param_def *pd = &w->params[j];
             char def[64], range[96];
-            param_text(pd, pd->def, def, sizeof def);
+            al_param_text(pd, pd->def, def, sizeof def);
             if (pd->choices) snprintf(range, sizeof range, "%s", pd->choices);
             else snprintf(range, sizeof range, "%lld..%lld", pd->min, pd->max);
             printf("      %s=%-10s [%s] %s%s\n", pd->name, def, range, pd->desc,

@@ -63,3 +63,18 @@ void al_usage_error(const char *who, const char *fmt, ...)
     va_end(ap);
     exit(2);
 }
+
+void al_param_text(const al_param_def *pd, long long v, char *out, size_t n)
+{
+    if (pd->choices) {
+        const char *c = pd->choices;
+        for (long long i = 0; i < v && c; i++) {
+            c = strchr(c, '|');
+            if (c) c++;
+        }
+        size_t len = c ? strcspn(c, "|") : 0;
+        snprintf(out, n, "%.*s", (int)len, c ? c : "?");
+    } else {
+        snprintf(out, n, "%lld", v);
+    }
+}

@@ -13,6 +13,9 @@ int al_parse_ll(const char *s, int bytes, long long *out);
  * k/m/g suffix for a size). Returns 0 and *out, or -1 when tok is not such a value. */
 int al_param_value(const al_param_def *pd, const char *tok, long long *out);
 
+/* Value v of parameter pd as text: a choice's name, else the number. Can't fail. */
+void al_param_text(const al_param_def *pd, long long v, char *out, size_t n);
+
 /* Bad input: "<who>: <message> (see alloclab --help)" on stderr, exit status 2. */
 void al_usage_error(const char *who, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
