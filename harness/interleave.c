@@ -6,8 +6,8 @@
  * repetitions of one case spread by +-15%) and the machine's load at that moment. Here the
  * backends take turns inside one process: round r runs the workload once on each backend
  * (the order rotates by one each round), all on heaps made and warmed up once, so a load
- * burst hits every backend alike; and K processes repeat that, so one process's layout luck
- * shows as spread instead of as a ranking.
+ * burst hits every backend alike; and K processes repeat that, each making the heaps in a
+ * different order, so one layout's luck shows as spread instead of as a ranking.
  *
  * Per process and backend the fastest round's ns/op is kept (the least disturbed run); the
  * report gives, per backend, the median over processes of that figure with its range, the
@@ -118,9 +118,12 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* A child: every backend's heap, one warm-up run each, then the rounds. Writes one line per
- * backend to fd: "i <fastest> <median> <ops>" or "i E <message>". Exits 0. */
-static void il_child(const il_opts *o, int fd)
+/* Child number p: every backend's heap and one warm-up run each, in an order rotated by p
+ * (which heap a process makes first moves where all of them land in memory, and that alone
+ * can move a backend by 10%: every backend is made first in some processes), then the
+ * rounds. Writes one line per backend to fd: "i <fastest> <median> <ops>" or "i E
+ * <message>". Exits 0. */
+static void il_child(const il_opts *o, int p, int fd)
 {
     FILE *f = fdopen(fd, "w");
     if (!f) _exit(1);
@@ -131,7 +134,8 @@ static void il_child(const il_opts *o, int fd)
     double *t = calloc((size_t)o->nb * (size_t)o->rounds, sizeof *t);
     if (!t) _exit(1);
     char err[256];
-    for (int i = 0; i < o->nb; i++) {
+    for (int k = 0; k < o->nb; k++) {
+        int i = (k + p) % o->nb;
         if (o->skip[i]) continue;
         fprintf(f, "R %d\n", i);
         fflush(f);
@@ -336,7 +340,7 @@ int al_interleave_main(int argc, char **argv, const char *commit)
         }
         if (pid == 0) {
             close(fd[0]);
-            il_child(&o, fd[1]);
+            il_child(&o, p, fd[1]);
         }
         close(fd[1]);
         FILE *f = fdopen(fd[0], "r");
