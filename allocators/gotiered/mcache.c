@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define GT_TLS_N 8
@@ -382,8 +383,8 @@ static gt_mcache *mcache_new(gt_heap *h, uint64_t epoch)
  * has not taken the current epoch yet (gen_seen, written under `own`). The owner's next call
  * then misses the epoch match, takes `own` (held during the flush) and finds the flush done.
  * Proof that the sleep covered the depth read: /proc/self/task/TID/status (context switches,
- * SigBlk), then .../syscall (asleep: a syscall number, not "running"), the depth,
- * .../syscall again, status again: the same switch count both times means the owner never
+ * SigBlk), then .../syscall (asleep, and in a system call: a number, and its user pc follows
+ * a syscall instruction), the depth, .../syscall again (the same pc), status again: the same switch count both times means the owner never
  * ran in between (running again and sleeping again counts a switch), so the depth read is
  * the one it slept with. A thread that is running, or sleeps inside the heap,
  * or cannot be read (no /proc), keeps its cache until its next call, as before. Not caught:
@@ -455,12 +456,43 @@ static int task_status_get(int tid, task_status *st)
 }
 
 /* Is thread tid asleep inside a system call right now? */
-static int task_in_syscall(int tid)
+/* Is pc just past a system-call instruction? Read through process_vm_readv, which fails
+ * instead of faulting on an unmapped address. Only x86-64 and arm64 know the instruction; on
+ * other machines the answer is no (no remote flush). */
+static int after_syscall_insn(uint64_t pc)
+{
+#if defined(__x86_64__) || defined(__aarch64__)
+#if defined(__x86_64__)
+    static const unsigned char insn[] = {0x0f, 0x05}; /* syscall */
+#else
+    static const unsigned char insn[] = {0x01, 0x00, 0x00, 0xd4}; /* svc #0 */
+#endif
+    unsigned char got[sizeof insn];
+    struct iovec local = {got, sizeof got}, remote = {(void *)(uintptr_t)(pc - sizeof insn),
+                                                       sizeof got};
+    if (pc < sizeof insn) return 0;
+    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof got) return 0;
+    return memcmp(got, insn, sizeof insn) == 0;
+#else
+    (void)pc;
+    return 0;
+#endif
+}
+
+/* Is thread tid asleep inside a system call right now? Returns the user pc of that call (its
+ * identity for the second look), else 0. /proc/TID/syscall reads "nr args... sp pc" for a
+ * sleeping task; a task asleep in a page fault (on mmap_lock, say, in the middle of a fast
+ * path) reads "-1 sp pc" on this kernel, but nr is the saved orig_ax, which kernels have
+ * filled differently for exceptions. So the pc must also follow a system-call instruction. */
+static uint64_t task_in_syscall(int tid)
 {
     char buf[256];
     if (task_read(tid, "syscall", buf, sizeof buf) <= 0) return 0;
     if (buf[0] < '0' || buf[0] > '9') return 0; /* "running", or "-1 ..." (not in a syscall) */
-    return 1;
+    const char *last = strrchr(buf, ' ');
+    if (!last) return 0;
+    uint64_t pc = strtoull(last + 1, NULL, 16);
+    return after_syscall_insn(pc) ? pc : 0;
 }
 
 /* mc's owner sleeps in a system call outside the heap and outside any signal handler, and
@@ -468,10 +500,11 @@ static int task_in_syscall(int tid)
 static int owner_parked(const gt_mcache *mc)
 {
     task_status a, b;
-    if (task_status_get(mc->tid, &a) || a.sigblk != mc->sigblk || !task_in_syscall(mc->tid))
+    uint64_t pc;
+    if (task_status_get(mc->tid, &a) || a.sigblk != mc->sigblk || !(pc = task_in_syscall(mc->tid)))
         return 0;
     unsigned depth = atomic_load_explicit(mc->slow, memory_order_acquire);
-    if (!task_in_syscall(mc->tid) || task_status_get(mc->tid, &b)) return 0;
+    if (task_in_syscall(mc->tid) != pc || task_status_get(mc->tid, &b)) return 0;
     return depth == 0 && a.switches == b.switches && b.sigblk == mc->sigblk;
 }
 #endif
