@@ -155,6 +155,8 @@ typedef struct gt_span {
     uint16_t widx;           /* cached span: the bitmap word the mcache allocates from */
     uint8_t spc;             /* span class: 0 large, 1..67 small, 68 tiny blocks */
     uint8_t huge;            /* large object in an arena of its own */
+    _Atomic uint16_t filing; /* file_full calls between publishing FULL and their last look at
+                              * the span: collect's sweep does not free it meanwhile */
     _Atomic uint32_t st;     /* GT_ST(spc, state): one word so racing frees read both at once */
     /* small spans: nwords words each, in one block from heap.bits_fix[gt_bits_kind(nwords)]
      * (Go's gcBits arenas play this part); NULL for large spans */

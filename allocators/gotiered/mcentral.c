@@ -121,11 +121,27 @@ static int has_pending(gt_span *s)
 /* File a swept, full span that the caller owns: state FULL, in no list. The state is
  * published before the freed bits are re-read, and a free ORs its bit before it reads the
  * state: one of the two sees the other, and the CAS FULL -> UNSWEPT (here or in the free's
- * gt_central_notify) lets exactly one of them push it on `notified`. No lock. Can't fail. */
+ * gt_central_notify) lets exactly one of them push it on `notified`. No lock. Once FULL is
+ * published the span is no longer the caller's: a free may notify it, a lock holder drain and
+ * sweep it, and collect's sweep free it (its bitmaps gone) while this call still reads its
+ * freed bits. `filing`, raised before the publish and dropped after the last look, keeps
+ * gt_central_sweep_all from freeing it meanwhile (a counter: by then the span may be another
+ * cache's, filing it too). Can't fail. */
+#ifdef GT_TEST_HOOKS
+/* Tests (a unity build of this file): called by file_full between the publish and the look. */
+void (*gt_test_file_full_hook)(gt_span *s);
+#define GT_FILE_FULL_HOOK(s) (gt_test_file_full_hook ? gt_test_file_full_hook(s) : (void)0)
+#else
+#define GT_FILE_FULL_HOOK(s) ((void)0)
+#endif
+
 static void file_full(gt_central *c, gt_span *s)
 {
+    atomic_fetch_add_explicit(&s->filing, 1, memory_order_relaxed);
     set_state(s, GT_SPAN_FULL);
+    GT_FILE_FULL_HOOK(s);
     if (has_pending(s)) notify_in(c, s, s->spc);
+    atomic_fetch_sub_explicit(&s->filing, 1, memory_order_release);
 }
 
 /* A span of class spc with at least one free object, state CACHED, for cache mc (a new span
@@ -210,7 +226,9 @@ void gt_central_sweep_all(gt_heap *h)
             for (gt_span *s = lists[k], *n; s; s = n) {
                 n = s->next;
                 gt_span_sweep(h, s);
-                if (s->alloc_count == 0) {
+                /* empty, and no file_full still looking at it (it came here notified) */
+                if (s->alloc_count == 0 &&
+                    !atomic_load_explicit(&s->filing, memory_order_acquire)) {
                     set_state(s, GT_SPAN_CACHED); /* in no list: a late notify is a no-op */
                     s->next = empty;
                     empty = s;

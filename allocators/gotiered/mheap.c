@@ -150,6 +150,7 @@ static void span_setup(gt_span *s, gt_arena *a, size_t i, size_t npages, unsigne
     s->npages = (uint32_t)npages;
     s->spc = (uint8_t)spc;
     s->huge = 0;
+    atomic_init(&s->filing, 0);
     s->alloc_count = 0;
     s->widx = 0;
     if (spc) {
