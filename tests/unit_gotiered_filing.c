@@ -4,7 +4,8 @@
  * object (the free sees FULL and notifies the span) and runs collect, whose sweep finds the
  * span empty. It must not free it while the filer still reads it: without `filing` the filer
  * then read the freed bitmap of a freed span (NULL: a crash, seen once in the pcache stress
- * test under load). */
+ * test under load). The second test takes the other way to a free: the notified span goes to
+ * another thread's cache, which empties it and is flushed. */
 #define GT_TEST_HOOKS 1
 #include "gotiered/mcentral.c"
 
@@ -48,7 +49,8 @@ static void *filer(void *arg)
     return NULL;
 }
 
-Test(gotiered_filing, collect_does_not_free_a_span_being_filed)
+/* Start the filer and hold it in file_full of the span holding F.x. Returns that span. */
+static gt_span *hold_a_filer(void)
 {
     F.h = mk("free=sweep,scavenger=off");
     sem_init(&F.at_hook, 0, 0);
@@ -62,10 +64,13 @@ Test(gotiered_filing, collect_does_not_free_a_span_being_filed)
     sem_post(&F.go);
     sem_wait(&F.at_hook); /* the filer published FULL and waits */
     cr_assert_eq(F.held, s);
-    B->free(F.h, F.x, 32768); /* sees FULL: notifies the span */
-    B->collect(F.h);          /* drains, sweeps: the span is empty */
-    cr_expect(s->freed != NULL, "collect freed the span while its filer was still reading it");
-    sem_post(&F.go);          /* the filer looks at the freed bits now */
+    return s;
+}
+
+/* Let the filer finish; the heap must then be consistent and give everything back. */
+static void release_the_filer(void)
+{
+    sem_post(&F.go); /* the filer looks at the freed bits now */
     pthread_join(F.filer, NULL);
     gt_test_file_full_hook = NULL;
     must_check(F.h);
@@ -79,4 +84,25 @@ Test(gotiered_filing, collect_does_not_free_a_span_being_filed)
     sem_destroy(&F.at_hook);
     sem_destroy(&F.go);
     sem_destroy(&F.x_ready);
+}
+
+Test(gotiered_filing, a_cache_flush_does_not_free_a_span_being_filed)
+{
+    gt_span *s = hold_a_filer();
+    B->free(F.h, F.x, 32768);          /* sees FULL: notifies the span */
+    void *z = B->alloc(F.h, 32768);    /* this thread's refill drains it: its only object */
+    cr_assert_eq(z, F.x, "the notified span did not come to this thread's cache");
+    B->free(F.h, z, 32768);
+    B->thread_detach(F.h);             /* the flush finds the span empty */
+    cr_expect(s->freed != NULL, "a cache flush freed the span while its filer was still reading it");
+    release_the_filer();
+}
+
+Test(gotiered_filing, collect_does_not_free_a_span_being_filed)
+{
+    gt_span *s = hold_a_filer();
+    B->free(F.h, F.x, 32768); /* sees FULL: notifies the span */
+    B->collect(F.h);          /* drains, sweeps: the span is empty */
+    cr_expect(s->freed != NULL, "collect freed the span while its filer was still reading it");
+    release_the_filer();
 }

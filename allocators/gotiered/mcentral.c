@@ -125,7 +125,8 @@ static int has_pending(gt_span *s)
  * published the span is no longer the caller's: a free may notify it, a lock holder drain and
  * sweep it, and collect's sweep free it (its bitmaps gone) while this call still reads its
  * freed bits. `filing`, raised before the publish and dropped after the last look, keeps
- * gt_central_sweep_all from freeing it meanwhile (a counter: by then the span may be another
+ * gt_central_sweep_all and gt_central_uncache_span (the span may reach another cache and be
+ * flushed from it) from freeing it meanwhile (a counter: by then the span may be another
  * cache's, filing it too). Can't fail. */
 #ifdef GT_TEST_HOOKS
 /* Tests (a unity build of this file): called by file_full between the publish and the look. */
@@ -191,7 +192,9 @@ void gt_central_uncache_span(gt_heap *h, gt_span *s, int swept)
         file_full(c, s);
         return;
     }
-    if (s->alloc_count == 0) {
+    /* empty: back to the mheap, unless a file_full of its previous owner still looks at it
+     * (it may have come to this cache notified; see file_full): then a partial like any */
+    if (s->alloc_count == 0 && !atomic_load_explicit(&s->filing, memory_order_acquire)) {
         gt_heap_free_span(h, s);
         return;
     }
