@@ -455,7 +455,6 @@ static int task_status_get(int tid, task_status *st)
     return 0;
 }
 
-/* Is thread tid asleep inside a system call right now? */
 /* Is pc just past a system-call instruction? Read through process_vm_readv, which fails
  * instead of faulting on an unmapped address. Only x86-64 and arm64 know the instruction; on
  * other machines the answer is no (no remote flush). */

@@ -118,6 +118,14 @@ static int has_pending(gt_span *s)
     return 0;
 }
 
+#ifdef GT_TEST_HOOKS
+/* Tests (a unity build of this file): called by file_full between the publish and the look. */
+void (*gt_test_file_full_hook)(gt_span *s);
+#define GT_FILE_FULL_HOOK(s) (gt_test_file_full_hook ? gt_test_file_full_hook(s) : (void)0)
+#else
+#define GT_FILE_FULL_HOOK(s) ((void)0)
+#endif
+
 /* File a swept, full span that the caller owns: state FULL, in no list. The state is
  * published before the freed bits are re-read, and a free ORs its bit before it reads the
  * state: one of the two sees the other, and the CAS FULL -> UNSWEPT (here or in the free's
@@ -128,14 +136,6 @@ static int has_pending(gt_span *s)
  * gt_central_sweep_all and gt_central_uncache_span (the span may reach another cache and be
  * flushed from it) from freeing it meanwhile (a counter: by then the span may be another
  * cache's, filing it too). Can't fail. */
-#ifdef GT_TEST_HOOKS
-/* Tests (a unity build of this file): called by file_full between the publish and the look. */
-void (*gt_test_file_full_hook)(gt_span *s);
-#define GT_FILE_FULL_HOOK(s) (gt_test_file_full_hook ? gt_test_file_full_hook(s) : (void)0)
-#else
-#define GT_FILE_FULL_HOOK(s) ((void)0)
-#endif
-
 static void file_full(gt_central *c, gt_span *s)
 {
     atomic_fetch_add_explicit(&s->filing, 1, memory_order_relaxed);
@@ -143,6 +143,13 @@ static void file_full(gt_central *c, gt_span *s)
     GT_FILE_FULL_HOOK(s);
     if (has_pending(s)) notify_in(c, s, s->spc);
     atomic_fetch_sub_explicit(&s->filing, 1, memory_order_release);
+}
+
+/* May a swept span go back to the mheap? Empty, and no file_full still looking at it (see
+ * file_full: it may have come here notified). Can't fail. */
+static int span_freeable(gt_span *s)
+{
+    return s->alloc_count == 0 && !atomic_load_explicit(&s->filing, memory_order_acquire);
 }
 
 /* A span of class spc with at least one free object, state CACHED, for cache mc (a new span
@@ -192,9 +199,9 @@ void gt_central_uncache_span(gt_heap *h, gt_span *s, int swept)
         file_full(c, s);
         return;
     }
-    /* empty: back to the mheap, unless a file_full of its previous owner still looks at it
-     * (it may have come to this cache notified; see file_full): then a partial like any */
-    if (s->alloc_count == 0 && !atomic_load_explicit(&s->filing, memory_order_acquire)) {
+    /* empty: back to the mheap, unless a file_full of its previous owner still looks at it:
+     * then a partial like any */
+    if (span_freeable(s)) {
         gt_heap_free_span(h, s);
         return;
     }
@@ -229,9 +236,7 @@ void gt_central_sweep_all(gt_heap *h)
             for (gt_span *s = lists[k], *n; s; s = n) {
                 n = s->next;
                 gt_span_sweep(h, s);
-                /* empty, and no file_full still looking at it (it came here notified) */
-                if (s->alloc_count == 0 &&
-                    !atomic_load_explicit(&s->filing, memory_order_acquire)) {
+                if (span_freeable(s)) {
                     set_state(s, GT_SPAN_CACHED); /* in no list: a late notify is a no-op */
                     s->next = empty;
                     empty = s;
