@@ -41,7 +41,7 @@ LDFLAGS := -pthread $(SAN)
 LDLIBS := -lm -ldl
 
 # ---- Debian packages: installed when missing (as root), else the exact command is printed ----
-DEB_PKGS := gcc g++ make libbenchmark-dev libbenchmark-tools libcriterion-dev gnuplot-nox jq \
+DEB_PKGS := gcc g++ make binutils libbenchmark-dev libbenchmark-tools libcriterion-dev gnuplot-nox jq \
             python3-scipy valgrind libpapi-dev libmimalloc-dev libgoogle-perftools-dev \
             libjemalloc-dev git
 DEPS_STAMP := build/.deps-ok

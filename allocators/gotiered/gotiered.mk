@@ -10,3 +10,23 @@ $(B)/gen/gen_sizeclasses: allocators/gotiered/gen_sizeclasses.c
 
 $(GT_GEN_HDR): $(B)/gen/gen_sizeclasses
 	$< > $@.tmp && mv $@.tmp $@
+
+# All of gotiered's code in one section, gt_text: collect's signal flush asks whether the pc a
+# thread was interrupted at is inside gotiered (mcache.c, "Remote flush"), and the linker
+# defines __start_gt_text / __stop_gt_text around it. Every code section of gotiered's objects
+# is renamed after compiling (gcc has no option for it; the cold parts of functions go to
+# .text.unlikely). The unity-build tests that compile gotiered's sources into themselves get
+# the same treatment. The drop-in's -fPIC objects: preload/preload.mk.
+GT_TEXT_RENAME := $(foreach s,.text .text.unlikely .text.hot .text.startup .text.exit,\
+                    --rename-section $(s)=gt_text)
+GT_UNITY_TESTS := unit_gotiered_debug unit_gotiered_filing
+
+$(B)/obj/allocators/gotiered/%.o: allocators/gotiered/%.c $(GEN_HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MT $@ -MF $(@:.o=.d) -c $< -o $@.tmp
+	objcopy $(GT_TEXT_RENAME) $@.tmp $@ && rm -f $@.tmp
+
+$(patsubst %,$(B)/obj/tests/%.o,$(GT_UNITY_TESTS)): $(B)/obj/tests/%.o: tests/%.c $(GEN_HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MT $@ -MF $(@:.o=.d) -c $< -o $@.tmp
+	objcopy $(GT_TEXT_RENAME) $@.tmp $@ && rm -f $@.tmp
