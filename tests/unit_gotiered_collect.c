@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,7 @@ Test(gotiered_collect, a_thread_asleep_in_a_page_fault_is_left_alone)
 typedef struct busy_ctx {
     void *h;
     _Atomic int stop;
+    int nap; /* 0: never sleeps (reached by signal only) */
     long errors, rounds;
 } busy_ctx;
 
@@ -323,39 +325,166 @@ static void *busy_owner(void *arg)
             }
         }
         c->rounds++;
-        if (c->rounds % 8 == 0) usleep(50);
+        if (c->nap && c->rounds % 8 == 0) usleep(50);
     }
     for (int i = 0; i < K; i++)
         if (blk[i]) B->free(c->h, blk[i], len[i]);
     return NULL;
 }
 
+/* Two threads allocate, verify and free without end (napping now and then when nap) while
+ * this one collects 600 times. */
+static void busy_run(const char *opts, int nap)
+{
+    busy_ctx c[2] = {{.h = mk(opts), .nap = nap}, {.h = NULL, .nap = nap}};
+    c[1].h = c[0].h;
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, busy_owner, &c[i]);
+    int n = 600 / SCALE;
+    for (int i = 0; i < n; i++) {
+        B->collect(c[0].h);
+        usleep(200);
+    }
+    for (int i = 0; i < 2; i++) atomic_store(&c[i].stop, 1);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    gt_heap *h = c[0].h;
+    for (int i = 0; i < 2; i++)
+        cr_expect_eq(c[i].errors, 0, "%s: thread %d saw %ld corrupted or failed blocks",
+                     opts, i, c[i].errors);
+    uint64_t asleep = atomic_load(&h->remote_flushes),
+             bysig = atomic_load(&h->signal_flushes);
+    if (GT_REMOTE_FLUSH && nap)
+        cr_expect_gt(asleep, 0u, "%s: no collect ever found a thread napping", opts);
+    if (GT_REMOTE_FLUSH)
+        cr_expect_gt(bysig, 0u, "%s: no running thread ever flushed on collect's signal",
+                     opts);
+    else
+        cr_expect_eq(asleep + bysig, 0u, "%s", opts);
+    must_check(h);
+    al_stats st;
+    B->stats(h, &st);
+    cr_expect_eq(st.heap_objects, 0u, "%s", opts);
+    B->destroy(h);
+}
+
 Test(gotiered_collect, collect_while_threads_allocate_and_nap)
 {
-    const char *opts[] = {"free=reuse", "free=sweep"};
-    for (int k = 0; k < 2; k++) {
-        busy_ctx c[2] = {{.h = mk(opts[k])}, {.h = NULL}};
-        c[1].h = c[0].h;
-        pthread_t t[2];
-        for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, busy_owner, &c[i]);
-        int n = 600 / SCALE;
-        for (int i = 0; i < n; i++) {
-            B->collect(c[0].h);
-            usleep(200);
-        }
-        for (int i = 0; i < 2; i++) atomic_store(&c[i].stop, 1);
-        for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
-        gt_heap *h = c[0].h;
-        for (int i = 0; i < 2; i++)
-            cr_expect_eq(c[i].errors, 0, "%s: thread %d saw %ld corrupted or failed blocks",
-                         opts[k], i, c[i].errors);
-        if (GT_REMOTE_FLUSH)
-            cr_expect_gt(atomic_load(&h->remote_flushes), 0u, "%s: no collect ever found a "
-                         "thread napping", opts[k]);
-        must_check(h);
-        al_stats st;
-        B->stats(h, &st);
-        cr_expect_eq(st.heap_objects, 0u, "%s", opts[k]);
-        B->destroy(h);
+    busy_run("free=reuse", 1);
+    busy_run("free=sweep", 1);
+}
+
+/* No naps: the owners are always running, in the heap or in the test's loop, and collect
+ * reaches them only by signal; a flush must never land inside a heap call. */
+Test(gotiered_collect, collect_while_threads_allocate_without_a_pause)
+{
+    busy_run("free=reuse", 0);
+    busy_run("free=sweep", 0);
+}
+
+/* ---- a thread computing outside the heap ---- */
+
+typedef struct spin_ctx {
+    void *h;
+    int tid;
+    int block; /* 1: the owner blocks SIGURG first */
+    _Atomic int step, stop;
+    _Atomic unsigned long spins;
+    void *q;
+} spin_ctx;
+
+/* Fills its cache (as idle_owner), then computes without calls until told to stop, then
+ * allocates again and checks the block. */
+static void *spin_owner(void *arg)
+{
+    spin_ctx *c = arg;
+    c->tid = (int)gettid();
+    if (c->block) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGURG);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
     }
+    enum { N = 2000 };
+    static void *p[N];
+    for (int i = 0; i < N; i++) p[i] = B->alloc(c->h, 100);
+    for (int i = 0; i < N; i++) B->free(c->h, p[i], 100);
+    B->free(c->h, B->alloc(c->h, 3000), 3000);
+    B->free(c->h, B->alloc(c->h, 40 << 10), 40 << 10);
+    atomic_store(&c->step, 1);
+    while (!atomic_load_explicit(&c->stop, memory_order_relaxed))
+        atomic_fetch_add_explicit(&c->spins, 1, memory_order_relaxed);
+    c->q = B->alloc(c->h, 100); /* the cache works on after the flush */
+    memset(c->q, 0x5a, 100);
+    cr_assert_eq(((unsigned char *)c->q)[99], 0x5a);
+    B->free(c->h, c->q, 100);
+    return NULL;
+}
+
+static int app_handler_calls;
+static void app_handler(int sig)
+{
+    (void)sig;
+    app_handler_calls++;
+}
+
+/* The owner spins outside the heap (never sleeps); collect flushes its cache through the
+ * signal when `expect` is 1, leaves it when 0. */
+static void spin_thread(const char *opts, int block, int expect)
+{
+    spin_ctx c = {.h = mk(opts), .block = block};
+    gt_heap *h = c.h;
+    pthread_t t;
+    pthread_create(&t, NULL, spin_owner, &c);
+    while (atomic_load(&c.step) < 1) usleep(100);
+    while (atomic_load(&c.spins) < 1000) usleep(100); /* in its loop */
+    al_stats st;
+    B->stats(h, &st);
+    cr_assert_gt(st.heap_inuse, 0, "%s: the owner's cache holds no span", opts);
+    B->collect(h);
+    B->stats(h, &st);
+    uint64_t bysig = atomic_load(&h->signal_flushes);
+    if (expect) {
+        cr_expect_eq(bysig, 1u, "%s: %llu signal flushes", opts, (unsigned long long)bysig);
+        cr_expect_eq(st.heap_inuse, 0u, "%s: after collect %llu bytes of spans are still in "
+                     "use: the running owner's cache was not flushed", opts,
+                     (unsigned long long)st.heap_inuse);
+    } else {
+        cr_expect_eq(bysig, 0u, "%s", opts);
+        cr_expect_gt(st.heap_inuse, 0u, "%s: flushed although it should not be", opts);
+    }
+    cr_expect_eq(atomic_load(&h->remote_flushes), 0u, "%s: a running owner counted as asleep",
+                 opts);
+    must_check(h);
+    atomic_store(&c.stop, 1);
+    pthread_join(t, NULL);
+    must_check(h);
+    B->stats(h, &st);
+    cr_expect_eq(st.heap_objects, 0u, "%s", opts);
+    B->destroy(h);
+}
+
+Test(gotiered_collect, a_running_threads_cache_is_flushed_by_signal)
+{
+    spin_thread("free=reuse,scavenger=off", 0, GT_REMOTE_FLUSH);
+    spin_thread("free=sweep,scavenger=off", 0, GT_REMOTE_FLUSH);
+    spin_thread("free=reuse,scavenger=off,remote_flush=sleep", 0, 0);
+    spin_thread("free=reuse,scavenger=off,remote_flush=off", 0, 0);
+}
+
+Test(gotiered_collect, a_thread_that_blocks_the_signal_is_left_alone)
+{
+    spin_thread("scavenger=off", 1, 0);
+}
+
+/* A program with its own SIGURG handler keeps it, and gets no signal from collect. */
+Test(gotiered_collect, a_programs_own_sigurg_handler_is_kept)
+{
+    struct sigaction sa = {.sa_handler = app_handler};
+    cr_assert_eq(sigaction(SIGURG, &sa, NULL), 0);
+    spin_thread("scavenger=off", 0, 0);
+    struct sigaction cur;
+    cr_assert_eq(sigaction(SIGURG, NULL, &cur), 0);
+    cr_expect(!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == app_handler,
+              "collect replaced the program's SIGURG handler");
+    cr_expect_eq(app_handler_calls, 0, "collect signalled a thread with the program's handler");
 }

@@ -106,21 +106,23 @@
  *               cnt == GT_TINY_PIN - frees by other threads (its own frees are counted locally)
  *   HeapObjects == Mallocs - Frees;  Alloc == TotalAlloc - freed bytes.
  *
- * collect (Go stops the world and flushes every P's mcache; a cache's fast path here takes no
- * lock): collect moves the heap to a new cache epoch, flushes the calling thread's cache at
- * once (spans, reuse lists, large spans, page cache, span structs and bitmaps), then flushes
- * the cache of every other thread found asleep in a system call outside the heap (mcache.c,
- * "Remote flush": /proc says it sleeps, its slow-path depth is 0, it is in no signal handler,
- * it has not taken the new epoch; `own` keeps it out meanwhile), then sweeps the central lists
- * and scavenges. Every other thread's next call into the heap misses the epoch match of step
- * 1 (the fast path costs nothing more: it compared the epoch already), takes the slow path and
- * flushes its own cache before going on, unless collect did. So a running thread flushes at
- * its next call, a sleeping one at once, and one that is neither (preempted, or computing
- * without calls, when collect looks) keeps its cache until its next call, thread exit or
- * thread_detach. Rejected: a per-cache handshake flag (a store or an atomic on every call)
- * and signals (intrusive in a library; a handler sees no more than /proc does). Under
- * ThreadSanitizer the remote flush is compiled out (TSan cannot see the context switch that
- * orders it).
+ * collect (Go stops the world and flushes every P's mcache; a cache's fast path takes no
+ * lock here): collect moves the heap to a new cache epoch, flushes the calling thread's cache
+ * at once (spans, reuse lists, large spans, page cache, span structs and bitmaps), then has the
+ * cache of every other thread flushed that it can prove is outside the heap (mcache.c, "Remote
+ * flush"): a thread asleep in a system call (/proc says so, its slow-path depth is 0, it is in
+ * no signal handler, it has not taken the new epoch; `own` keeps it out meanwhile) is flushed
+ * by collect; a running one gets SIGURG, and its handler flushes the cache itself when the pc
+ * it interrupted is outside gotiered's code (section gt_text) and no slow path is in flight.
+ * Then collect sweeps the central lists and scavenges. Every other thread's next call into
+ * the heap misses the epoch match of step 1 (the fast path costs nothing more: it compared the
+ * epoch already), takes the slow path and flushes its own cache before going on, unless it was
+ * flushed already. So a thread's cache is flushed at once unless it blocks SIGURG, the program
+ * has its own SIGURG handler, or it stays inside the heap while collect looks again; then at
+ * its next call, thread exit or thread_detach. Rejected: a per-cache handshake flag (a store
+ * or an atomic on every call). Under ThreadSanitizer the remote flush is compiled out (TSan
+ * cannot see the context switch that orders the sleeping case, and delivers signals at its
+ * own points, so a handler's pc says nothing).
  *
  * fork (atfork, for drop-in builds): PREPARE takes registry -> 32 striped mcentral locks ->
  * mheap lock; PARENT releases; CHILD re-initialises them, and the child runs without the
@@ -148,7 +150,8 @@
  *
  * Options (create() string "key=value,..." over environment ALLOCLAB_GOTIERED_<KEY>):
  *   scavenger=on|off (background scavenger thread), tiny=on|off, free=sweep|reuse,
- *   remote_flush=on|off (collect flushes sleeping threads' caches; see collect above).
+ *   remote_flush=on|sleep|off (collect flushes other threads' caches: sleeping and running
+ *   ones, sleeping ones only (no signals), none; see collect above).
  * Build options: -DGOTIERED_STATS=0 compiles all counting out (stats then reports only the
  *   page-heap figures); -DGOTIERED_DEBUG checks every free (foreign pointer, double free, wrong
  *   size hint: abort naming the pointer). Under AddressSanitizer freed objects are poisoned.
@@ -176,7 +179,13 @@ static int opt_set(gt_opts *o, const char *key, size_t klen, const char *val, si
     int *flag = NULL;
     if (KEY_IS("scavenger")) flag = &o->bg_scav;
     else if (KEY_IS("tiny")) flag = &o->tiny;
-    else if (KEY_IS("remote_flush")) flag = &o->remote;
+    if (KEY_IS("remote_flush")) {
+        if (VAL_IS("on") || VAL_IS("1")) o->remote = GT_RF_ON;
+        else if (VAL_IS("sleep")) o->remote = GT_RF_SLEEP;
+        else if (VAL_IS("off") || VAL_IS("0")) o->remote = GT_RF_OFF;
+        else goto bad_value;
+        return 0;
+    }
     if (flag) {
         if (VAL_IS("on") || VAL_IS("1")) *flag = 1;
         else if (VAL_IS("off") || VAL_IS("0")) *flag = 0;
@@ -191,7 +200,7 @@ static int opt_set(gt_opts *o, const char *key, size_t klen, const char *val, si
     }
     snprintf(err, errlen,
              "gotiered: unknown option '%.*s' (%s); known: scavenger=on|off, tiny=on|off, "
-             "free=sweep|reuse, remote_flush=on|off",
+             "free=sweep|reuse, remote_flush=on|sleep|off",
              (int)klen, key, origin);
     return -1;
 bad_value:
@@ -209,7 +218,7 @@ static int opts_parse(gt_opts *o, const char *options, char *err, size_t errlen)
     static const char *const envs[] = {"ALLOCLAB_GOTIERED_SCAVENGER", "ALLOCLAB_GOTIERED_TINY",
                                        "ALLOCLAB_GOTIERED_FREE",
                                        "ALLOCLAB_GOTIERED_REMOTE_FLUSH"};
-    *o = (gt_opts){.bg_scav = 1, .tiny = 1, .reuse = 1, .remote = 1};
+    *o = (gt_opts){.bg_scav = 1, .tiny = 1, .reuse = 1, .remote = GT_RF_ON};
     for (int i = 0; i < 4; i++) {
         const char *v = getenv(envs[i]);
         if (v && opt_set(o, keys[i], strlen(keys[i]), v, strlen(v), envs[i], err, errlen))
@@ -256,7 +265,7 @@ static void *gotiered_create(const char *options, char *err, size_t errlen)
     h->tiny_lim = o.tiny ? GT_TINY_SIZE : 0;
     h->free_reuse = o.reuse;
     h->bg_scav = o.bg_scav;
-    h->remote_flush = o.remote && GT_REMOTE_FLUSH;
+    h->remote_flush = GT_REMOTE_FLUSH ? o.remote : GT_RF_OFF;
     for (unsigned k = 0; k < GT_NCLOCK; k++) pthread_mutex_init(&h->clock[k].m, NULL);
     for (unsigned spc = 0; spc < GT_NSPC; spc++)
         gt_central_init(&h->central[spc], spc, &h->clock[spc % GT_NCLOCK].m);

@@ -27,6 +27,8 @@
 #endif
 #endif
 
+enum { GT_RF_OFF, GT_RF_SLEEP, GT_RF_ON }; /* option remote_flush=off|sleep|on */
+
 #define gt_likely(x) __builtin_expect(!!(x), 1)
 #define gt_unlikely(x) __builtin_expect(!!(x), 0)
 #define GT_NOINLINE __attribute__((noinline, cold))
@@ -75,8 +77,16 @@ static inline unsigned gt_popcount(uint64_t x)
 #endif
 #ifdef GT_ASAN
 #include <sanitizer/asan_interface.h>
-#define GT_POISON(p, n) ASAN_POISON_MEMORY_REGION((void *)(p), (n))
-#define GT_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((void *)(p), (n))
+/* A call into the ASan runtime, outside gotiered's code (gt_text), in the middle of a fast
+ * path: counted as a slow path, so that collect's signal flush never lands inside it. */
+#define GT_ASAN_CALL(call)                                                                     \
+    do {                                                                                       \
+        unsigned gt_asan_d_ = gt_slow_enter();                                                 \
+        call;                                                                                  \
+        gt_slow_leave(&gt_asan_d_);                                                            \
+    } while (0)
+#define GT_POISON(p, n) GT_ASAN_CALL(ASAN_POISON_MEMORY_REGION((void *)(p), (n)))
+#define GT_UNPOISON(p, n) GT_ASAN_CALL(ASAN_UNPOISON_MEMORY_REGION((void *)(p), (n)))
 #else
 #define GT_POISON(p, n) ((void)(p), (void)(n))
 #define GT_UNPOISON(p, n) ((void)(p), (void)(n))
@@ -348,7 +358,11 @@ typedef struct gt_mcache {
                                      * epoch refresh: another set means inside a handler  */
     uint64_t gen_seen;              /* the epoch the owner's fast paths match (under own)  */
     uint64_t flushed_gen;           /* epoch of the last remote flush (under own)          */
-    uint64_t visit_gen;             /* epoch of collect's last visit (under the heap lock) */
+    uint64_t visit;                 /* collect's last visit: epoch x rounds + round (under
+                                     * the heap lock; only grows)                          */
+    _Atomic int retry;              /* 1: the last visit wants another round (under own)   */
+    _Atomic int sig_ack;            /* the owner's answer to a signal flush (GT_SIG_*)     */
+    _Atomic(struct gt_mcache *) *sig_req; /* the owner's request word (signal flush)     */
 } gt_mcache;
 
 extern gt_span gt_empty_span;
@@ -379,7 +393,9 @@ typedef struct gt_heap {
     uint64_t r_nmalloc, r_nfree, r_bytes_alloc, r_bytes_freed;
     _Atomic uint64_t num_gc, central_refills, spans_grown, sweeps, bytes_scavenged;
     _Atomic uint64_t remote_flushes; /* caches collect flushed for their sleeping owners */
-    int remote_flush;      /* option: collect flushes sleeping threads' caches (GT_REMOTE_FLUSH) */
+    _Atomic uint64_t signal_flushes; /* caches their running owners flushed on collect's signal */
+    int remote_flush;      /* option: GT_RF_OFF, GT_RF_SLEEP (sleeping owners only), GT_RF_ON
+                            * (and running owners, by signal); 0 without GT_REMOTE_FLUSH */
     /* background scavenger */
     pthread_t scav_thread;
     pthread_cond_t scav_cond;

@@ -14,7 +14,8 @@
  * heap's (a collect happened since) fails the fast compare: the slow path finds it by
  * (heap, id), flushes the cache, then adopts the new epoch. A thread's caches are flushed back
  * when the thread exits (pthread key destructor), on thread_detach, and at its first call
- * after a collect, or by the collect itself while the thread sleeps ("Remote flush" below);
+ * after a collect, or at the collect: by the collector while the thread sleeps, by the
+ * thread's own signal handler while it runs outside the heap ("Remote flush" below);
  * entries of heaps that died are dropped without being touched (the registry, under its
  * lock, says which heaps are alive).
  * The cache also keeps freed large spans of up to 16 pages (lfree, 1 MiB at most), a page
@@ -33,7 +34,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define GT_TLS_N 8
@@ -42,6 +48,23 @@ gt_span gt_empty_span; /* nelems 0: a slot with it always takes the slow path */
 __thread gt_tls_fast gt_tls __attribute__((tls_model(GT_TLS_MODEL)));
 __thread _Atomic unsigned gt_slow_depth __attribute__((tls_model(GT_TLS_MODEL)));
 static __thread gt_tls_fast tls_tab[GT_TLS_N];
+
+/* collect's remote flush ("Remote flush" below) */
+#define GT_FLUSH_ROUNDS 16                  /* visits per cache per collect, at most   */
+#define GT_FLUSH_PAUSE_NS 200000L           /* between two rounds                     */
+#define GT_SIG_WAIT_NS (10 * 1000000L)      /* for a signalled owner's answer          */
+#define GT_SIG_FLUSH_SIGNAL SIGURG
+enum { GT_SIG_NONE, GT_SIG_FLUSHED, GT_SIG_DECLINED };
+
+#if GT_REMOTE_FLUSH && (defined(__x86_64__) || defined(__aarch64__))
+#define GT_SIG_FLUSH 1
+#else
+#define GT_SIG_FLUSH 0
+#endif
+#if GT_SIG_FLUSH
+/* The request to this thread: the cache collect wants flushed, taken by the handler. */
+static __thread _Atomic(gt_mcache *) gt_sig_req __attribute__((tls_model(GT_TLS_MODEL)));
+#endif
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static gt_heap *reg_heaps;
@@ -363,7 +386,12 @@ static gt_mcache *mcache_new(gt_heap *h, uint64_t epoch)
         mc->slow = &gt_slow_depth;
         mc->sigblk = sigblk_self();
         mc->gen_seen = epoch;
-        mc->flushed_gen = mc->visit_gen = 0;
+        mc->flushed_gen = mc->visit = 0;
+        atomic_init(&mc->retry, 0);
+        atomic_init(&mc->sig_ack, GT_SIG_NONE);
+#if GT_SIG_FLUSH
+        mc->sig_req = &gt_sig_req;
+#endif
         mc->prev = NULL;
         mc->next = h->caches;
         if (h->caches) h->caches->prev = mc;
@@ -376,22 +404,58 @@ static gt_mcache *mcache_new(gt_heap *h, uint64_t epoch)
 /* ---- Remote flush ----
  * Go's collector stops the world and flushes every P's mcache; here a cache's fast path takes
  * no lock, so its owner must be known to be outside the heap for another thread to touch it.
- * collect() looks at each other cache's owner and flushes the cache itself when the owner is
- * asleep in a system call (an idle worker in read(), poll(), a condition wait...) with no heap
- * slow path in flight (gt_slow_depth == 0; the fast paths make no system call), is not in
- * a signal handler (its blocked-signal set is the one it had at its last epoch refresh), and
- * has not taken the current epoch yet (gen_seen, written under `own`). The owner's next call
- * then misses the epoch match, takes `own` (held during the flush) and finds the flush done.
- * Proof that the sleep covered the depth read: /proc/self/task/TID/status (context switches,
- * SigBlk), then .../syscall (asleep, and in a system call: a number, and its user pc follows
- * a syscall instruction), the depth, .../syscall again (the same pc), status again: the same switch count both times means the owner never
- * ran in between (running again and sleeping again counts a switch), so the depth read is
- * the one it slept with. A thread that is running, or sleeps inside the heap,
- * or cannot be read (no /proc), keeps its cache until its next call, as before. Not caught:
- * a handler installed with SA_NODEFER and no sa_mask that interrupts a fast path and then
- * sleeps in a system call (it leaves the blocked set unchanged); option remote_flush=off
- * turns the whole mechanism off. Cost: five small /proc reads per other cache per collect,
- * and a sigprocmask per cache per collect in its owner; nothing on the fast paths. */
+ * collect() visits each other thread's cache (holding its `own`, so that the owner's epoch
+ * refresh or release waits) and gets it flushed in one of two ways:
+ * - Asleep: the owner sleeps in a system call (an idle worker in read(), poll(), a condition
+ *   wait...) with no heap slow path in flight (gt_slow_depth == 0; the fast paths make no
+ *   system call), is not in a signal handler (its blocked-signal set is the one it had at its
+ *   last epoch refresh), and has not taken the current epoch yet (gen_seen, written under
+ *   `own`). collect flushes the cache itself. The owner's next call then misses the epoch
+ *   match, takes `own` and finds the flush done. Proof that the sleep covered the depth read:
+ *   /proc/self/task/TID/status (context switches, SigBlk), then .../syscall (asleep, and in a
+ *   system call: a number, and its user pc follows a syscall instruction), the depth,
+ *   .../syscall again (the same pc), status again: the same switch count both times means the
+ *   owner never ran in between (running again and sleeping again counts a switch), so the
+ *   depth read is the one it slept with.
+ * - Running (state R: on a CPU or preempted; remote_flush=on, the default): collect sends the
+ *   owner a signal, SIGURG as Go's preemption does (ignored by default, rarely used). The
+ *   handler runs on the owner itself, so it may touch the cache, provided the point it
+ *   interrupted is outside the heap: its pc is not in gotiered's code (all of it is in one
+ *   section, gt_text: the build renames the code sections of gotiered's objects), no slow path
+ *   is in flight (depth 0; a slow path may be in libc, a lock or a system call), and the
+ *   interrupted signal mask is the one of the last epoch refresh (not inside another
+ *   handler). Then it flushes and answers GT_SIG_FLUSHED; else GT_SIG_DECLINED, and collect
+ *   visits that cache again after a short pause (an owner inside a fast path is out in
+ *   nanoseconds), up to GT_FLUSH_ROUNDS visits. One request at a time in the process
+ *   (sig_lock) through one TLS word per thread (gt_sig_req): collect stores the cache there,
+ *   signals, and waits up to GT_SIG_WAIT_NS for the answer; a handler that comes later finds
+ *   the word cleared and does nothing.
+ *   Only a thread in state R is signalled: a sleeping one could have a system call cut short
+ *   that SA_RESTART does not restart (nanosleep, poll, epoll_wait...); the window between the
+ *   /proc read and the delivery remains, which is why remote_flush=sleep exists. The handler
+ *   is installed on the first signal flush, only over SIG_DFL or SIG_IGN, and collect checks
+ *   before every signal that it is still there (a program's own SIGURG handler wins: no
+ *   signal flush then). Not signalled: an owner that blocks SIGURG.
+ * A thread that cannot be reached this way (it sleeps inside the heap, blocks SIGURG, or /proc
+ * cannot be read) keeps its cache until its next call, as before. Not caught: a handler
+ * installed with SA_NODEFER and no sa_mask that interrupts a fast path and then sleeps in a
+ * system call or is signalled (it leaves the blocked set unchanged); remote_flush=off turns
+ * the whole mechanism off. Cost: five small /proc reads per other cache per collect (more with
+ * retries), a signal per running owner, and a sigprocmask per cache per collect in its owner;
+ * nothing on the fast paths. Under ThreadSanitizer it is all compiled out (GT_REMOTE_FLUSH 0):
+ * TSan delivers signals late, at its own points inside instrumented code, so the handler's pc
+ * says nothing, and it cannot see the context switch that orders the asleep case. */
+
+#if GT_REMOTE_FLUSH
+/* set as /proc's SigBlk bits (signal n -> bit n - 1). Can't fail. */
+static uint64_t sigset_bits(const sigset_t *set)
+{
+    uint64_t m = 0;
+    for (int n = 1; n <= 64; n++)
+        if (sigismember(set, n) == 1) m |= UINT64_C(1) << (n - 1);
+    return m;
+}
+#endif
 
 /* The calling thread's blocked signals as /proc's SigBlk bits (signal n -> bit n - 1).
  * Returns UINT64_MAX (matches no SigBlk read) when it cannot be read. */
@@ -400,10 +464,7 @@ static uint64_t sigblk_self(void)
 #if GT_REMOTE_FLUSH
     sigset_t set;
     if (pthread_sigmask(SIG_BLOCK, NULL, &set) != 0) return UINT64_MAX;
-    uint64_t m = 0;
-    for (int n = 1; n <= 64; n++)
-        if (sigismember(&set, n) == 1) m |= UINT64_C(1) << (n - 1);
-    return m;
+    return sigset_bits(&set);
 #else
     return UINT64_MAX;
 #endif
@@ -441,6 +502,7 @@ static uint64_t status_field(const char *text, const char *key, int base)
 
 typedef struct task_status {
     uint64_t switches, sigblk;
+    char state; /* R running or runnable, S asleep, D uninterruptible, ... */
 } task_status;
 
 /* 0 with *st filled, or -1. */
@@ -452,6 +514,11 @@ static int task_status_get(int tid, task_status *st)
     st->switches = status_field(buf, "\nvoluntary_ctxt_switches:", 10) +
                    status_field(buf, "nonvoluntary_ctxt_switches:", 10);
     st->sigblk = status_field(buf, "SigBlk:", 16);
+    const char *p = strstr(buf, "State:");
+    if (!p) return -1;
+    p += strlen("State:");
+    while (*p == ' ' || *p == '\t') p++;
+    st->state = *p;
     return 0;
 }
 
@@ -495,49 +562,203 @@ static uint64_t task_in_syscall(int tid)
 }
 
 /* mc's owner sleeps in a system call outside the heap and outside any signal handler, and
- * did not run while we looked (the header above). */
-static int owner_parked(const gt_mcache *mc)
+ * did not run while we looked (the header above). *st: the owner's status, as first read
+ * (state 0 when it could not be read). */
+static int owner_parked(const gt_mcache *mc, task_status *st)
 {
-    task_status a, b;
+    task_status b;
     uint64_t pc;
-    if (task_status_get(mc->tid, &a) || a.sigblk != mc->sigblk || !(pc = task_in_syscall(mc->tid)))
+    st->state = 0;
+    if (task_status_get(mc->tid, st) || st->sigblk != mc->sigblk ||
+        !(pc = task_in_syscall(mc->tid)))
         return 0;
     unsigned depth = atomic_load_explicit(mc->slow, memory_order_acquire);
     if (task_in_syscall(mc->tid) != pc || task_status_get(mc->tid, &b)) return 0;
-    return depth == 0 && a.switches == b.switches && b.sigblk == mc->sigblk;
+    return depth == 0 && st->switches == b.switches && b.sigblk == mc->sigblk;
 }
 #endif
 
-/* collect's part for the other threads' caches of h (epoch gen now): flush each one whose
- * owner is parked outside the heap. Can't fail. */
+#if GT_SIG_FLUSH
+/* gotiered's code: the build puts every code section of its objects in gt_text, and the
+ * linker defines these around it. Weak: a build without the renaming has neither (NULL), and
+ * then no signal flush. */
+extern const char __start_gt_text[] __attribute__((weak, visibility("hidden")));
+extern const char __stop_gt_text[] __attribute__((weak, visibility("hidden")));
+
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER; /* one request at a time */
+static int sig_state; /* under sig_lock: 0 not yet tried, 1 handler installed, -1 unusable */
+
+static void sig_flush_handler(int signo, siginfo_t *si, void *ucv);
+
+/* The interrupted pc of a signal's ucontext. */
+static uintptr_t uc_pc(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#else
+    return (uintptr_t)uc->uc_mcontext.pc;
+#endif
+}
+
+/* collect's signal, on the owner: flush the requested cache when the interrupted point is
+ * outside the heap (the header above), and answer. Async-signal context: the heap's locks it
+ * takes are never held by this thread here (pc outside gotiered, depth 0). Can't fail. */
+static void sig_flush_handler(int signo, siginfo_t *si, void *ucv)
+{
+    (void)signo;
+    (void)si;
+    int saved_errno = errno;
+    gt_mcache *mc = atomic_exchange_explicit(&gt_sig_req, NULL, memory_order_acquire);
+    if (mc) {
+        const ucontext_t *uc = ucv;
+        uintptr_t pc = uc_pc(uc);
+        int outside = !(pc >= (uintptr_t)__start_gt_text && pc < (uintptr_t)__stop_gt_text) &&
+                      atomic_load_explicit(&gt_slow_depth, memory_order_relaxed) == 0 &&
+                      sigset_bits(&uc->uc_sigmask) == mc->sigblk;
+        if (outside) {
+            GT_SLOW_SCOPE;
+            gt_mcache_flush(mc);
+        }
+        atomic_store_explicit(&mc->sig_ack, outside ? GT_SIG_FLUSHED : GT_SIG_DECLINED,
+                              memory_order_release);
+    }
+    errno = saved_errno;
+}
+
+/* Is our handler the one for the flush signal? Installs it the first time, over SIG_DFL or
+ * SIG_IGN only. Under sig_lock. */
+static int sig_handler_ready(void)
+{
+    struct sigaction cur;
+    if (sig_state < 0 || !__start_gt_text || !__stop_gt_text) return 0;
+    if (sigaction(GT_SIG_FLUSH_SIGNAL, NULL, &cur) != 0) return 0;
+    if (sig_state == 0) {
+        sig_state = -1;
+        if ((cur.sa_flags & SA_SIGINFO) || (cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN))
+            return 0; /* the program's own handler */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = sig_flush_handler;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+        sigfillset(&sa.sa_mask);
+        if (sigaction(GT_SIG_FLUSH_SIGNAL, &sa, NULL) != 0) return 0;
+        sig_state = 1;
+        return 1;
+    }
+    return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == sig_flush_handler;
+}
+
+/* Nanoseconds on the monotonic clock. */
+static int64_t sig_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Ask mc's owner (running, SIGURG not blocked) to flush mc: GT_SIG_FLUSHED, GT_SIG_DECLINED
+ * (it was inside the heap), or GT_SIG_NONE (no handler, no answer in time). Under mc->own. */
+static int signal_flush(gt_mcache *mc)
+{
+    int ans = GT_SIG_NONE;
+    pthread_mutex_lock(&sig_lock);
+    if (!sig_handler_ready()) goto out;
+    atomic_store_explicit(&mc->sig_ack, GT_SIG_NONE, memory_order_relaxed);
+    atomic_store_explicit(mc->sig_req, mc, memory_order_release);
+    if (syscall(SYS_tgkill, getpid(), mc->tid, GT_SIG_FLUSH_SIGNAL) != 0) {
+        atomic_store_explicit(mc->sig_req, NULL, memory_order_relaxed);
+        goto out;
+    }
+    int64_t end = sig_now() + GT_SIG_WAIT_NS;
+    while (!(ans = atomic_load_explicit(&mc->sig_ack, memory_order_acquire)) && sig_now() < end) {
+        struct timespec nap = {0, 20000};
+        nanosleep(&nap, NULL);
+    }
+    if (!ans) {
+        gt_mcache *want = mc;
+        if (!atomic_compare_exchange_strong_explicit(mc->sig_req, &want, NULL,
+                                                     memory_order_acq_rel, memory_order_acquire))
+            while (!(ans = atomic_load_explicit(&mc->sig_ack, memory_order_acquire)))
+                sched_yield(); /* the handler took the request: it is running now */
+    }
+out:
+    pthread_mutex_unlock(&sig_lock);
+    return ans;
+}
+#endif
+
+#if GT_REMOTE_FLUSH
+/* One visit of collect (epoch gen) to mc, under mc->own: flush it if its owner is parked, or
+ * have the owner flush it by signal if it runs. Returns 1 when a later visit may succeed (the
+ * owner sleeps but not provably outside the heap, or declined the signal), else 0. */
+static int visit_cache(gt_heap *h, gt_mcache *mc, uint64_t gen)
+{
+    /* Only a cache whose owner still has an older epoch: its next call misses the fast-path
+     * match and waits for own. (An owner that took the current epoch already would go on in
+     * its fast path without own, in the middle of a flush.) */
+    if (mc->gen_seen == gt_heap_epoch(h) || mc->flushed_gen == gen) return 0;
+    task_status st;
+    if (owner_parked(mc, &st)) {
+        gt_mcache_flush(mc);
+        mc->flushed_gen = gen;
+        atomic_fetch_add_explicit(&h->remote_flushes, 1, memory_order_relaxed);
+        return 0;
+    }
+    if (!st.state) return 0;              /* /proc cannot be read: no hope */
+    if (st.state == 'S' || st.state == 'D') return 1; /* not provably outside the heap */
+#if GT_SIG_FLUSH
+    if (h->remote_flush == GT_RF_ON && st.state == 'R' &&
+        !(st.sigblk >> (GT_SIG_FLUSH_SIGNAL - 1) & 1)) {
+        int ans = signal_flush(mc);
+        if (ans == GT_SIG_FLUSHED) {
+            mc->flushed_gen = gen;
+            atomic_fetch_add_explicit(&h->signal_flushes, 1, memory_order_relaxed);
+            return 0;
+        }
+        return ans == GT_SIG_DECLINED;
+    }
+#endif
+    return 0;
+}
+#endif
+
+/* collect's part for the other threads' caches of h (epoch gen now): each one whose owner is
+ * parked outside the heap, or (remote_flush=on) running outside it, is flushed; a cache whose
+ * owner was inside the heap is visited again after a pause, up to GT_FLUSH_ROUNDS visits.
+ * Visits are marked gen x rounds + round, which only grows: of two concurrent collects the
+ * later one visits every cache and the earlier one skips what the later one saw. Can't fail. */
 static void remote_flush(gt_heap *h, uint64_t gen)
 {
 #if GT_REMOTE_FLUSH
-    if (!h->remote_flush || !key_ok) return;
+    if (h->remote_flush == GT_RF_OFF || !key_ok) return;
     int self = (int)gettid();
-    for (;;) {
-        gt_mcache *mc;
-        pthread_mutex_lock(&h->lock);
-        for (mc = h->caches; mc; mc = mc->next)
-            if (mc->tid && mc->tid != self && mc->visit_gen != gen) break;
-        int pinned = 0;
-        if (mc) {
-            mc->visit_gen = gen;
-            /* trylock: the owner takes own, then the heap lock (release, refresh) */
-            pinned = pthread_mutex_trylock(&mc->own) == 0;
+    for (unsigned round = 0; round < GT_FLUSH_ROUNDS; round++) {
+        uint64_t mark = gen * GT_FLUSH_ROUNDS + round;
+        int again = 0;
+        for (;;) {
+            gt_mcache *mc;
+            pthread_mutex_lock(&h->lock);
+            for (mc = h->caches; mc; mc = mc->next)
+                if (mc->tid && mc->tid != self && mc->visit < mark &&
+                    (round == 0 || atomic_load_explicit(&mc->retry, memory_order_relaxed)))
+                    break;
+            int pinned = 0;
+            if (mc) {
+                mc->visit = mark;
+                /* trylock: the owner takes own, then the heap lock (release, refresh) */
+                pinned = pthread_mutex_trylock(&mc->own) == 0;
+            }
+            pthread_mutex_unlock(&h->lock);
+            if (!mc) break;
+            if (!pinned) continue; /* its owner is refreshing or releasing it right now */
+            int r = visit_cache(h, mc, gen);
+            atomic_store_explicit(&mc->retry, r, memory_order_relaxed);
+            again |= r;
+            pthread_mutex_unlock(&mc->own);
         }
-        pthread_mutex_unlock(&h->lock);
-        if (!mc) return;
-        if (!pinned) continue; /* its owner is refreshing or releasing it right now */
-        /* Only a cache whose owner still has an older epoch: its next call misses the
-         * fast-path match and waits for own. (An owner that took the current epoch already
-         * would go on in its fast path without own, in the middle of this flush.) */
-        if (mc->gen_seen != gt_heap_epoch(h) && mc->flushed_gen != gen && owner_parked(mc)) {
-            gt_mcache_flush(mc);
-            mc->flushed_gen = gen;
-            atomic_fetch_add_explicit(&h->remote_flushes, 1, memory_order_relaxed);
-        }
-        pthread_mutex_unlock(&mc->own);
+        if (!again) return;
+        struct timespec nap = {0, GT_FLUSH_PAUSE_NS};
+        nanosleep(&nap, NULL);
     }
 #else
     (void)h;
