@@ -59,6 +59,39 @@ static gt_mcache *cache_of(gt_heap *h, int tid)
     return mc;
 }
 
+/* Another thread's cache of h holds spans and no object: collect, then expect that cache
+ * flushed and counted once in *counter (flushed), or left alone (counter 0). */
+static void collect_and_expect(gt_heap *h, _Atomic uint64_t *counter, int flushed,
+                               const char *opts, const char *owner)
+{
+    al_stats st;
+    B->stats(h, &st);
+    cr_assert_gt(st.heap_inuse, 0, "%s: the owner's cache holds no span", opts);
+    cr_assert_eq(st.heap_objects, 0u, "%s", opts);
+    B->collect(h);
+    B->stats(h, &st);
+    uint64_t n = atomic_load(counter);
+    if (flushed) {
+        cr_expect_eq(n, 1u, "%s: %llu flushes", opts, (unsigned long long)n);
+        cr_expect_eq(st.heap_inuse, 0u, "%s: after collect %llu bytes of spans are still in "
+                     "use: the %s owner's cache was not flushed", opts,
+                     (unsigned long long)st.heap_inuse, owner);
+    } else {
+        cr_expect_eq(n, 0u, "%s", opts);
+        cr_expect_gt(st.heap_inuse, 0u, "%s: the %s owner's cache was flushed", opts, owner);
+    }
+}
+
+/* h passes check and holds no object; then it is destroyed. */
+static void check_empty_and_destroy(gt_heap *h, const char *opts)
+{
+    must_check(h);
+    al_stats st;
+    B->stats(h, &st);
+    cr_expect_eq(st.heap_objects, 0u, "%s", opts);
+    B->destroy(h);
+}
+
 /* ---- an idle thread's cache ---- */
 
 typedef struct idle_ctx {
@@ -101,23 +134,11 @@ static void idle_thread(const char *opts, int remote)
     pthread_create(&t, NULL, idle_owner, &c);
     while (atomic_load(&c.step) < 1) usleep(100);
     wait_asleep(c.tid, ANY_CALL, "the owner");
-    al_stats st;
-    B->stats(h, &st);
-    cr_assert_gt(st.heap_inuse, 0, "%s: the owner's cache holds no span", opts);
-    cr_assert_eq(st.heap_objects, 0u, "%s", opts);
-    B->collect(h);
-    B->stats(h, &st);
-    uint64_t flushed = atomic_load(&h->remote_flushes);
-    if (remote) {
-        cr_expect_eq(flushed, 1u, "%s: %llu remote flushes", opts, (unsigned long long)flushed);
-        cr_expect_eq(st.heap_inuse, 0u, "%s: after collect %llu bytes of spans are still in "
-                     "use: the sleeping owner's cache was not flushed", opts,
-                     (unsigned long long)st.heap_inuse);
-    } else {
-        cr_expect_eq(flushed, 0u, "%s", opts);
-        cr_expect_gt(st.heap_inuse, 0u, "%s: flushed although remote flush is off", opts);
-    }
+    collect_and_expect(h, &h->remote_flushes, remote, opts, "sleeping");
+    cr_expect_eq(atomic_load(&h->signal_flushes), 0u, "%s: a sleeping owner was signalled",
+                 opts);
     must_check(h);
+    al_stats st;
     cr_assert_eq(write(c.go[1], "x", 1), 1);
     while (atomic_load(&c.step) < 2) usleep(100); /* the owner allocated again */
     wait_asleep(c.tid, ANY_CALL, "the owner");
@@ -360,11 +381,7 @@ static void busy_run(const char *opts, int nap)
                      opts);
     else
         cr_expect_eq(asleep + bysig, 0u, "%s", opts);
-    must_check(h);
-    al_stats st;
-    B->stats(h, &st);
-    cr_expect_eq(st.heap_objects, 0u, "%s", opts);
-    B->destroy(h);
+    check_empty_and_destroy(h, opts);
 }
 
 Test(gotiered_collect, collect_while_threads_allocate_and_nap)
@@ -437,30 +454,13 @@ static void spin_thread(const char *opts, int block, int expect)
     pthread_create(&t, NULL, spin_owner, &c);
     while (atomic_load(&c.step) < 1) usleep(100);
     while (atomic_load(&c.spins) < 1000) usleep(100); /* in its loop */
-    al_stats st;
-    B->stats(h, &st);
-    cr_assert_gt(st.heap_inuse, 0, "%s: the owner's cache holds no span", opts);
-    B->collect(h);
-    B->stats(h, &st);
-    uint64_t bysig = atomic_load(&h->signal_flushes);
-    if (expect) {
-        cr_expect_eq(bysig, 1u, "%s: %llu signal flushes", opts, (unsigned long long)bysig);
-        cr_expect_eq(st.heap_inuse, 0u, "%s: after collect %llu bytes of spans are still in "
-                     "use: the running owner's cache was not flushed", opts,
-                     (unsigned long long)st.heap_inuse);
-    } else {
-        cr_expect_eq(bysig, 0u, "%s", opts);
-        cr_expect_gt(st.heap_inuse, 0u, "%s: flushed although it should not be", opts);
-    }
+    collect_and_expect(h, &h->signal_flushes, expect, opts, "running");
     cr_expect_eq(atomic_load(&h->remote_flushes), 0u, "%s: a running owner counted as asleep",
                  opts);
     must_check(h);
     atomic_store(&c.stop, 1);
     pthread_join(t, NULL);
-    must_check(h);
-    B->stats(h, &st);
-    cr_expect_eq(st.heap_objects, 0u, "%s", opts);
-    B->destroy(h);
+    check_empty_and_destroy(h, opts);
 }
 
 Test(gotiered_collect, a_running_threads_cache_is_flushed_by_signal)
