@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 #include "gt_test.h"
+#include "wait_child.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -487,4 +488,63 @@ Test(gotiered_collect, a_programs_own_sigurg_handler_is_kept)
     cr_expect(!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == app_handler,
               "collect replaced the program's SIGURG handler");
     cr_expect_eq(app_handler_calls, 0, "collect signalled a thread with the program's handler");
+}
+
+/* ---- fork while collect signals ---- */
+
+typedef struct fork_ctx {
+    void *h;
+    _Atomic int stop;
+} fork_ctx;
+
+static void *collect_loop(void *arg)
+{
+    fork_ctx *c = arg;
+    while (!atomic_load(&c->stop)) B->collect(c->h);
+    return NULL;
+}
+
+static void *spin_loop(void *arg)
+{
+    fork_ctx *c = arg;
+    while (!atomic_load(&c->stop)) B->free(c->h, B->alloc(c->h, 200), 200);
+    return NULL;
+}
+
+/* In the child: a running thread of its own, which collect must flush by signal. */
+static int fork_child(void *heap)
+{
+    gt_heap *h = heap;
+    spin_ctx s = {.h = heap};
+    pthread_t t;
+    pthread_create(&t, NULL, spin_owner, &s);
+    while (atomic_load(&s.step) < 1 || atomic_load(&s.spins) < 1000) usleep(100);
+    uint64_t before = atomic_load(&h->signal_flushes);
+    B->collect(heap);
+    int ok = atomic_load(&h->signal_flushes) == before + 1;
+    atomic_store(&s.stop, 1);
+    pthread_join(t, NULL);
+    return ok ? 0 : 3;
+}
+
+/* fork (through atfork, as a drop-in does) while another thread's collect may hold the
+ * signal flush's lock: the child's own collect must finish and flush its running thread. */
+Test(gotiered_collect, fork_while_collect_signals)
+{
+    if (!GT_REMOTE_FLUSH) cr_skip_test("no remote flush in this build (TSan)");
+    fork_ctx c = {.h = mk("scavenger=off")};
+    pthread_t coll, spin;
+    pthread_create(&spin, NULL, spin_loop, &c);
+    pthread_create(&coll, NULL, collect_loop, &c);
+    for (int i = 0; i < 20; i++) {
+        usleep(2000);
+        int st = 0, r = fork_via_atfork(B, c.h, fork_child, c.h, 10000, &st);
+        cr_assert_neq(r, FORK_CHILD_HUNG, "fork %d: the child's collect hung for 10 s", i);
+        cr_assert_eq(r, FORK_OK, "fork %d: the child's collect did not flush its running "
+                     "thread (result %d, status %d)", i, r, st);
+    }
+    atomic_store(&c.stop, 1);
+    pthread_join(coll, NULL);
+    pthread_join(spin, NULL);
+    check_empty_and_destroy(c.h, "scavenger=off");
 }

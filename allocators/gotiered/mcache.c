@@ -892,6 +892,9 @@ void gt_mcache_new_epoch(gt_heap *h)
 
 void gt_mcache_atfork_child(gt_heap *h)
 {
+#if GT_SIG_FLUSH
+    pthread_mutex_init(&sig_lock, NULL); /* a collect in another thread may have held it */
+#endif
     for (gt_mcache *mc = h->caches; mc; mc = mc->next) {
         pthread_mutex_init(&mc->own, NULL); /* a collect in another thread may have held it */
         mc->tid = 0;
