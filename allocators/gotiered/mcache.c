@@ -54,7 +54,7 @@ static __thread gt_tls_fast tls_tab[GT_TLS_N];
 #define GT_FLUSH_PAUSE_NS 200000L           /* between two rounds                     */
 #define GT_SIG_WAIT_NS (10 * 1000000L)      /* for a signalled owner's answer          */
 #define GT_SIG_FLUSH_SIGNAL SIGURG
-enum { GT_SIG_NONE, GT_SIG_FLUSHED, GT_SIG_DECLINED };
+enum { GT_SIG_NONE, GT_SIG_FLUSHED, GT_SIG_DECLINED, GT_SIG_LATE };
 
 #if GT_REMOTE_FLUSH && (defined(__x86_64__) || defined(__aarch64__))
 #define GT_SIG_FLUSH 1
@@ -428,8 +428,9 @@ static gt_mcache *mcache_new(gt_heap *h, uint64_t epoch)
  *   visits that cache again after a short pause (an owner inside a fast path is out in
  *   nanoseconds), up to GT_FLUSH_ROUNDS visits. One request at a time in the process
  *   (sig_lock) through one TLS word per thread (gt_sig_req): collect stores the cache there,
- *   signals, and waits up to GT_SIG_WAIT_NS for the answer; a handler that comes later finds
- *   the word cleared and does nothing.
+ *   signals, and waits up to GT_SIG_WAIT_NS for the answer; without one (a preempted owner
+ *   not scheduled yet) it clears the word and visits again later. A handler that comes after
+ *   that finds the word cleared and does nothing.
  *   Only a thread in state R is signalled: a sleeping one could have a system call cut short
  *   that SA_RESTART does not restart (nanosleep, poll, epoll_wait...); the window between the
  *   /proc read and the delivery remains, which is why remote_flush=sleep exists. The handler
@@ -657,7 +658,8 @@ static int64_t sig_now(void)
 }
 
 /* Ask mc's owner (running, SIGURG not blocked) to flush mc: GT_SIG_FLUSHED, GT_SIG_DECLINED
- * (it was inside the heap), or GT_SIG_NONE (no handler, no answer in time). Under mc->own. */
+ * (it was inside the heap), GT_SIG_LATE (no answer in time: not scheduled yet, say; the
+ * request is withdrawn) or GT_SIG_NONE (no handler of ours). Under mc->own. */
 static int signal_flush(gt_mcache *mc)
 {
     int ans = GT_SIG_NONE;
@@ -676,8 +678,10 @@ static int signal_flush(gt_mcache *mc)
     }
     if (!ans) {
         gt_mcache *want = mc;
-        if (!atomic_compare_exchange_strong_explicit(mc->sig_req, &want, NULL,
-                                                     memory_order_acq_rel, memory_order_acquire))
+        if (atomic_compare_exchange_strong_explicit(mc->sig_req, &want, NULL,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            ans = GT_SIG_LATE;
+        else
             while (!(ans = atomic_load_explicit(&mc->sig_ack, memory_order_acquire)))
                 sched_yield(); /* the handler took the request: it is running now */
     }
@@ -690,7 +694,8 @@ out:
 #if GT_REMOTE_FLUSH
 /* One visit of collect (epoch gen) to mc, under mc->own: flush it if its owner is parked, or
  * have the owner flush it by signal if it runs. Returns 1 when a later visit may succeed (the
- * owner sleeps but not provably outside the heap, or declined the signal), else 0. */
+ * owner sleeps but not provably outside the heap, declined the signal or did not answer in
+ * time), else 0. */
 static int visit_cache(gt_heap *h, gt_mcache *mc, uint64_t gen)
 {
     /* Only a cache whose owner still has an older epoch: its next call misses the fast-path
@@ -715,7 +720,7 @@ static int visit_cache(gt_heap *h, gt_mcache *mc, uint64_t gen)
             atomic_fetch_add_explicit(&h->signal_flushes, 1, memory_order_relaxed);
             return 0;
         }
-        return ans == GT_SIG_DECLINED;
+        return ans == GT_SIG_DECLINED || ans == GT_SIG_LATE;
     }
 #endif
     return 0;
