@@ -714,6 +714,7 @@ static int visit_cache(gt_heap *h, gt_mcache *mc, uint64_t gen)
 #if GT_SIG_FLUSH
     if (h->remote_flush == GT_RF_ON && st.state == 'R' &&
         !(st.sigblk >> (GT_SIG_FLUSH_SIGNAL - 1) & 1)) {
+        if (st.sigblk != mc->sigblk) return 1; /* in a handler: it would decline */
         int ans = signal_flush(mc);
         if (ans == GT_SIG_FLUSHED) {
             mc->flushed_gen = gen;
