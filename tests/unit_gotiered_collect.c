@@ -490,6 +490,43 @@ Test(gotiered_collect, a_programs_own_sigurg_handler_is_kept)
     cr_expect_eq(app_handler_calls, 0, "collect signalled a thread with the program's handler");
 }
 
+/* ---- a thread inside a signal handler ---- */
+
+static _Atomic int in_usr1, leave_usr1;
+
+/* The program's handler: spins until told to leave (it could have interrupted a fast path). */
+static void usr1_spin(int sig)
+{
+    (void)sig;
+    atomic_store(&in_usr1, 1);
+    while (!atomic_load(&leave_usr1)) {
+    }
+}
+
+/* The owner computes inside the program's own SIGUSR1 handler, which may have interrupted a
+ * heap call: its blocked set differs from its last epoch refresh's, so collect must not have
+ * the cache flushed (neither asleep nor by signal). */
+Test(gotiered_collect, a_thread_inside_a_signal_handler_is_left_alone)
+{
+    /* TSan runs a handler only at its own points, not inside the owner's spin loop */
+    if (!GT_REMOTE_FLUSH) cr_skip_test("no remote flush in this build (TSan)");
+    struct sigaction sa = {.sa_handler = usr1_spin};
+    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    spin_ctx c = {.h = mk("scavenger=off")};
+    gt_heap *h = c.h;
+    pthread_t t;
+    pthread_create(&t, NULL, spin_owner, &c);
+    while (atomic_load(&c.step) < 1 || atomic_load(&c.spins) < 1000) usleep(100);
+    pthread_kill(t, SIGUSR1);
+    while (!atomic_load(&in_usr1)) usleep(100);
+    collect_and_expect(h, &h->signal_flushes, 0, "scavenger=off", "in-handler");
+    cr_expect_eq(atomic_load(&h->remote_flushes), 0u);
+    atomic_store(&leave_usr1, 1);
+    atomic_store(&c.stop, 1);
+    pthread_join(t, NULL);
+    check_empty_and_destroy(h, "scavenger=off");
+}
+
 /* ---- fork while collect signals ---- */
 
 typedef struct fork_ctx {
