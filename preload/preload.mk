@@ -49,10 +49,7 @@ $(PRE)/pic/%.o: %.c $(GEN_HEADERS) | $(DEPS_STAMP)
 
 # gotiered's code in its own section, as in the main build (allocators/gotiered/gotiered.mk).
 $(PRE)/pic/allocators/gotiered/%.o: allocators/gotiered/%.c $(GEN_HEADERS) | $(DEPS_STAMP)
-	@mkdir -p $(dir $@)
-	$(CC) $(PRE_CPPFLAGS) $(PRE_CFLAGS) -ftls-model=initial-exec -MMD -MP -MT $@ -MF $(@:.o=.d) \
-	  -c $< -o $@.tmp
-	objcopy $(GT_TEXT_RENAME) $@.tmp $@ && rm -f $@.tmp
+	$(call GT_CC_RENAMED,$(PRE_CPPFLAGS) $(PRE_CFLAGS) -ftls-model=initial-exec)
 
 $(PRE)/pic/preload/dropin-%.o: preload/dropin.c allocators/allocator.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -21,12 +21,15 @@ GT_TEXT_RENAME := $(foreach s,.text .text.unlikely .text.hot .text.startup .text
                     --rename-section $(s)=gt_text)
 GT_UNITY_TESTS := unit_gotiered_debug unit_gotiered_filing
 
-$(B)/obj/allocators/gotiered/%.o: allocators/gotiered/%.c $(GEN_HEADERS) | $(DEPS_STAMP)
+# Recipe: compile $< with the flags $(1), then rename the code sections into $@.
+define GT_CC_RENAMED
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MT $@ -MF $(@:.o=.d) -c $< -o $@.tmp
+	$(CC) $(1) -MMD -MP -MT $@ -MF $(@:.o=.d) -c $< -o $@.tmp
 	objcopy $(GT_TEXT_RENAME) $@.tmp $@ && rm -f $@.tmp
+endef
+
+$(B)/obj/allocators/gotiered/%.o: allocators/gotiered/%.c $(GEN_HEADERS) | $(DEPS_STAMP)
+	$(call GT_CC_RENAMED,$(CPPFLAGS) $(CFLAGS))
 
 $(patsubst %,$(B)/obj/tests/%.o,$(GT_UNITY_TESTS)): $(B)/obj/tests/%.o: tests/%.c $(GEN_HEADERS) | $(DEPS_STAMP)
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MT $@ -MF $(@:.o=.d) -c $< -o $@.tmp
-	objcopy $(GT_TEXT_RENAME) $@.tmp $@ && rm -f $@.tmp
+	$(call GT_CC_RENAMED,$(CPPFLAGS) $(CFLAGS))
