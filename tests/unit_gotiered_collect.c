@@ -527,6 +527,60 @@ Test(gotiered_collect, a_thread_inside_a_signal_handler_is_left_alone)
     check_empty_and_destroy(h, "scavenger=off");
 }
 
+/* ---- a cache made in the last round of TLS destructors ---- */
+
+static pthread_key_t late_key;
+static void *late_heap;
+static _Atomic int late_rounds;
+
+/* Another key's destructor: asks for every round glibc gives (PTHREAD_DESTRUCTOR_ITERATIONS)
+ * and allocates in each, the last one after gotiered's own exit flush has run: that cache
+ * is never released. */
+static void late_destructor(void *v)
+{
+    atomic_fetch_add(&late_rounds, 1);
+    void *p = B->alloc(late_heap, 100);
+    B->free(late_heap, p, 100);
+    pthread_setspecific(late_key, v); /* once more, while rounds are left */
+}
+
+static void *late_owner(void *arg)
+{
+    (void)arg;
+    B->free(late_heap, B->alloc(late_heap, 100), 100);
+    pthread_setspecific(late_key, (void *)1);
+    return NULL;
+}
+
+/* The leaked cache of a dead thread: collect must never look at it from another thread (its
+ * tid may be a new thread's by then, its request word in freed memory). */
+Test(gotiered_collect, a_dead_threads_leaked_cache_is_never_visited)
+{
+    /* TSan's runtime crashes on any call in the late destructor rounds (plain malloc too) */
+    if (!GT_REMOTE_FLUSH) cr_skip_test("no remote flush in this build (TSan)");
+    late_heap = mk("scavenger=off");
+    gt_heap *h = late_heap;
+    cr_assert_eq(pthread_key_create(&late_key, late_destructor), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, late_owner, NULL);
+    pthread_join(t, NULL);
+    cr_assert_geq(atomic_load(&late_rounds), 2, "the destructor ran %d times",
+                  atomic_load(&late_rounds));
+    int leaked = 0;
+    pthread_mutex_lock(&h->lock);
+    for (gt_mcache *mc = h->caches; mc; mc = mc->next) {
+        leaked++;
+        cr_expect_eq(mc->tid, 0, "a dead thread's cache keeps its tid %d: collect would "
+                     "read and signal whatever thread has it now", mc->tid);
+    }
+    pthread_mutex_unlock(&h->lock);
+    cr_expect_eq(leaked, 1, "expected the one leaked cache, found %d", leaked);
+    B->collect(late_heap);
+    cr_expect_eq(atomic_load(&h->remote_flushes) + atomic_load(&h->signal_flushes), 0u);
+    must_check(late_heap);
+    B->destroy(late_heap);
+}
+
 /* ---- fork while collect signals ---- */
 
 typedef struct fork_ctx {

@@ -48,6 +48,10 @@ gt_span gt_empty_span; /* nelems 0: a slot with it always takes the slow path */
 __thread gt_tls_fast gt_tls __attribute__((tls_model(GT_TLS_MODEL)));
 __thread _Atomic unsigned gt_slow_depth __attribute__((tls_model(GT_TLS_MODEL)));
 static __thread gt_tls_fast tls_tab[GT_TLS_N];
+/* Set when the thread's exit flush ran: a cache made after it (a later TLS destructor
+ * allocates) may outlive the thread if no destructor round is left, so collect never touches
+ * it from another thread (its tid could name a new thread, its pointers a freed TLS block). */
+static __thread int gt_exiting;
 
 /* collect's remote flush ("Remote flush" below) */
 #define GT_FLUSH_ROUNDS 16                  /* visits per cache per collect, at most   */
@@ -382,7 +386,8 @@ static gt_mcache *mcache_new(gt_heap *h, uint64_t epoch)
         atomic_init(&mc->bytes_alloc, 0);
         atomic_init(&mc->bytes_freed, 0);
         pthread_mutex_init(&mc->own, NULL);
-        mc->tid = GT_REMOTE_FLUSH && key_ok ? (int)gettid() : 0; /* else no exit flush */
+        /* 0: never flushed remotely (no exit flush without the key; see gt_exiting) */
+        mc->tid = GT_REMOTE_FLUSH && key_ok && !gt_exiting ? (int)gettid() : 0;
         mc->slow = &gt_slow_depth;
         mc->sigblk = sigblk_self();
         mc->gen_seen = epoch;
@@ -813,6 +818,7 @@ static void tls_flush_entry(int i)
 static void tls_destructor(void *arg)
 {
     (void)arg;
+    gt_exiting = 1;
     for (int i = 0; i < GT_TLS_N; i++)
         if (tls_tab[i].heap) tls_flush_entry(i);
 }
