@@ -631,27 +631,29 @@ static void sig_flush_handler(int signo, siginfo_t *si, void *ucv)
     errno = saved_errno;
 }
 
-/* Is our handler the one for the flush signal? Installs it the first time, over SIG_DFL or
- * SIG_IGN only. Under sig_lock. */
+/* Is our handler the one for the flush signal? Installs it on first use, over SIG_DFL or
+ * SIG_IGN only; never again once the program has put its own there (a fork child decides
+ * afresh: gt_mcache_atfork_child). Under sig_lock. */
 static int sig_handler_ready(void)
 {
     struct sigaction cur;
     if (sig_state < 0 || !__start_gt_text || !__stop_gt_text) return 0;
     if (sigaction(GT_SIG_FLUSH_SIGNAL, NULL, &cur) != 0) return 0;
-    if (sig_state == 0) {
-        sig_state = -1;
-        if ((cur.sa_flags & SA_SIGINFO) || (cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN))
-            return 0; /* the program's own handler */
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = sig_flush_handler;
-        sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-        sigfillset(&sa.sa_mask);
-        if (sigaction(GT_SIG_FLUSH_SIGNAL, &sa, NULL) != 0) return 0;
+    if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == sig_flush_handler) {
         sig_state = 1;
         return 1;
     }
-    return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == sig_flush_handler;
+    if (sig_state == 1) return 0; /* the program has put its own there since */
+    int dfl = !(cur.sa_flags & SA_SIGINFO) &&
+              (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = sig_flush_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigfillset(&sa.sa_mask);
+    int ok = dfl && sigaction(GT_SIG_FLUSH_SIGNAL, &sa, NULL) == 0;
+    sig_state = ok ? 1 : -1; /* -1: the program's own handler, or no way to install */
+    return ok;
 }
 
 /* Nanoseconds on the monotonic clock. */
@@ -717,9 +719,10 @@ static int visit_cache(gt_heap *h, gt_mcache *mc, uint64_t gen)
     if (!st.state) return 0;              /* /proc cannot be read: no hope */
     if (st.state == 'S' || st.state == 'D') return 1; /* not provably outside the heap */
 #if GT_SIG_FLUSH
-    if (h->remote_flush == GT_RF_ON && st.state == 'R' &&
-        !(st.sigblk >> (GT_SIG_FLUSH_SIGNAL - 1) & 1)) {
-        if (st.sigblk != mc->sigblk) return 1; /* in a handler: it would decline */
+    if (h->remote_flush == GT_RF_ON && st.state == 'R') {
+        /* in a handler (ours too, delivered late: it blocks all): it would decline; later */
+        if (st.sigblk != mc->sigblk) return 1;
+        if (st.sigblk >> (GT_SIG_FLUSH_SIGNAL - 1) & 1) return 0; /* blocks SIGURG for good */
         int ans = signal_flush(mc);
         if (ans == GT_SIG_FLUSHED) {
             mc->flushed_gen = gen;
@@ -906,6 +909,10 @@ void gt_mcache_atfork_child(gt_heap *h)
 {
 #if GT_SIG_FLUSH
     pthread_mutex_init(&sig_lock, NULL); /* a collect in another thread may have held it */
+    /* decided again from what is installed: fork copies the signal dispositions before the
+     * memory, so a collect installing the handler meanwhile can leave the child with
+     * sig_state 1 and no handler */
+    sig_state = 0;
 #endif
     for (gt_mcache *mc = h->caches; mc; mc = mc->next) {
         pthread_mutex_init(&mc->own, NULL); /* a collect in another thread may have held it */
