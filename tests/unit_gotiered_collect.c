@@ -585,12 +585,14 @@ Test(gotiered_collect, a_dead_threads_leaked_cache_is_never_visited)
 
 typedef struct fork_ctx {
     void *h;
-    _Atomic int stop;
+    _Atomic int stop, started;
 } fork_ctx;
 
 static void *collect_loop(void *arg)
 {
     fork_ctx *c = arg;
+    B->collect(c->h);
+    atomic_fetch_add(&c->started, 1);
     while (!atomic_load(&c->stop)) B->collect(c->h);
     return NULL;
 }
@@ -598,6 +600,8 @@ static void *collect_loop(void *arg)
 static void *spin_loop(void *arg)
 {
     fork_ctx *c = arg;
+    B->free(c->h, B->alloc(c->h, 200), 200);
+    atomic_fetch_add(&c->started, 1);
     while (!atomic_load(&c->stop)) B->free(c->h, B->alloc(c->h, 200), 200);
     return NULL;
 }
@@ -627,6 +631,9 @@ Test(gotiered_collect, fork_while_collect_signals)
     pthread_t coll, spin;
     pthread_create(&spin, NULL, spin_loop, &c);
     pthread_create(&coll, NULL, collect_loop, &c);
+    /* both in their loops: a fork while a thread is still in AddressSanitizer's thread
+     * start-up (which holds its allocator's lock) leaves the child's own new thread stuck */
+    while (atomic_load(&c.started) < 2) usleep(100);
     for (int i = 0; i < 20; i++) {
         usleep(2000);
         int st = 0, r = fork_via_atfork(B, c.h, fork_child, c.h, 10000, &st);
