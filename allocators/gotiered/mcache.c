@@ -28,6 +28,7 @@
  *   for w == widx, all objects of words < widx, and alloc_bits for words > widx.
  */
 #include "gotiered_internal.h"
+#include "clock.h" /* al_now_ns: the project's one monotonic clock */
 
 #include <fcntl.h>
 #include <signal.h>
@@ -656,14 +657,6 @@ static int sig_handler_ready(void)
     return ok;
 }
 
-/* Nanoseconds on the monotonic clock. */
-static int64_t sig_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 /* Ask mc's owner (running, SIGURG not blocked) to flush mc: GT_SIG_FLUSHED, GT_SIG_DECLINED
  * (it was inside the heap), GT_SIG_LATE (no answer in time: not scheduled yet, say; the
  * request is withdrawn) or GT_SIG_NONE (no handler of ours). Under mc->own. */
@@ -678,8 +671,8 @@ static int signal_flush(gt_mcache *mc)
         atomic_store_explicit(mc->sig_req, NULL, memory_order_relaxed);
         goto out;
     }
-    int64_t end = sig_now() + GT_SIG_WAIT_NS;
-    while (!(ans = atomic_load_explicit(&mc->sig_ack, memory_order_acquire)) && sig_now() < end) {
+    uint64_t end = al_now_ns() + GT_SIG_WAIT_NS;
+    while (!(ans = atomic_load_explicit(&mc->sig_ack, memory_order_acquire)) && al_now_ns() < end) {
         struct timespec nap = {0, 20000};
         nanosleep(&nap, NULL);
     }
