@@ -12,7 +12,11 @@
  * Per process and backend the fastest round's ns/op is kept (the least disturbed run); the
  * report gives, per backend, the median over processes of that figure with its range, the
  * median of its ratio to the best other backend of the same process, and in how many
- * processes it was the fastest. A child announces each run before it starts it, so when a
+ * processes it was the fastest; then for every pair a / b the median over processes of the
+ * ratio a / b, a distribution-free 95% interval of that median (order statistics) and a sign
+ * test. The pairs are the fair ranking: the best of several others is biased low (of three
+ * backends of equal speed each is the fastest in a third of the processes, so each one's
+ * median ratio to the best other is above 1). A child announces each run before it starts it, so when a
  * backend crashes or hangs (--timeout, default 300 s per process) the parent knows which one:
  * it is reported as failed and that process runs again without it. A run that fails its
  * workload's own check drops its backend in that process only.
@@ -22,12 +26,14 @@
  * Defaults: every registered backend that runs in this process and frees memory (not an
  * LD_PRELOAD backend, not a free-is-a-no-op one: rounds would pile up its memory), 15
  * rounds, 10 processes, scale 1. --out writes one TSV row per process and backend (process,
- * backend, fastest and median round ns/op, ops per run). Bad input: one line, exit 2.
+ * backend, fastest and median round ns/op, ops per run); `alloclab interleave --from=FILE`
+ * prints the report again from such a file. Bad input: one line, exit 2.
  */
 #include "interleave.h"
 
 #include "clock.h"
 #include "params.h"
+#include "stats.h"
 #include "workload.h"
 
 #include <errno.h>
@@ -294,8 +300,174 @@ typedef struct il_proc {
     unsigned long long ops[IL_MAX_BACKENDS];
 } il_proc;
 
+/* One pair's line: a / b = the median over processes of a's ns/op / b's (both measured),
+ * its 95% interval, in how many processes a was the faster, the sign test's p. The pair is
+ * turned so that a is the faster by median. Returns -1 when out of memory, else 0. */
+static int il_pair(const char *const *names, const il_proc *pr, int procs, int a, int b)
+{
+    double *r = malloc((size_t)procs * sizeof *r);
+    if (!r) return -1;
+    size_t n = 0, faster = 0, ties = 0;
+    for (int p = 0; p < procs; p++) {
+        if (pr[p].fast[a] <= 0 || pr[p].fast[b] <= 0) continue;
+        r[n++] = pr[p].fast[a] / pr[p].fast[b];
+    }
+    if (n == 0) {
+        free(r);
+        return 0;
+    }
+    double m = al_stats_median(r, n);
+    if (m > 1) { /* the other way round */
+        int t = a;
+        a = b;
+        b = t;
+        for (size_t k = 0; k < n; k++) r[k] = 1 / r[k];
+        m = 1 / m;
+    }
+    for (size_t k = 0; k < n; k++) faster += r[k] < 1, ties += r[k] == 1;
+    char pair[80], ci[40] = "(fewer than 6)", mark = ' ';
+    double lo, hi;
+    snprintf(pair, sizeof pair, "%s / %s", names[a], names[b]);
+    if (al_stats_median_ci95(r, n, &lo, &hi) == 0) {
+        snprintf(ci, sizeof ci, "[%.3f .. %.3f]", lo, hi);
+        if (hi < 1) mark = '*';
+    }
+    double sp = al_stats_sign_p(faster, n - ties);
+    char spt[16];
+    if (sp < 0.0001)
+        snprintf(spt, sizeof spt, "<0.0001");
+    else
+        snprintf(spt, sizeof spt, "%.4f", sp);
+    printf("%-26s %6.3f%c %-18s %4zu of %-4zu %8s\n", pair, m, mark, ci, faster, n, spt);
+    free(r);
+    return 0;
+}
+
+/* The report: per backend the median [range] over processes of its fastest round, the
+ * median ratio to the best other backend of the same process and how often it was the
+ * fastest; then every pair. errs[i]: why backend i failed, or "". Returns -1 when out of
+ * memory, else 0. */
+static int il_report(const char *const *names, int nb, const il_proc *pr, int procs,
+                     const char (*errs)[300])
+{
+    printf("ns per op: each process's fastest round; median [range] over processes\n");
+    printf("%-12s %9s  %-19s %10s  %s\n", "backend", "ns/op", "[range]", "vs best", "fastest in");
+    double *v = calloc((size_t)procs, sizeof *v), *r = calloc((size_t)procs, sizeof *r);
+    if (!v || !r) {
+        free(v);
+        free(r);
+        return -1;
+    }
+    for (int i = 0; i < nb; i++) {
+        int n = 0, nr = 0, first = 0;
+        for (int p = 0; p < procs; p++) {
+            if (pr[p].fast[i] <= 0) continue;
+            v[n++] = pr[p].fast[i];
+            double best = 0;
+            for (int j = 0; j < nb; j++)
+                if (j != i && pr[p].fast[j] > 0 && (best == 0 || pr[p].fast[j] < best))
+                    best = pr[p].fast[j];
+            if (best > 0) {
+                r[nr++] = pr[p].fast[i] / best;
+                first += pr[p].fast[i] < best;
+            }
+        }
+        if (!n) {
+            printf("%-12s %9s  failed: %s\n", names[i], "-", errs[i][0] ? errs[i] : "no result");
+            continue;
+        }
+        double lo = v[0], hi = v[0];
+        for (int k = 1; k < n; k++) lo = v[k] < lo ? v[k] : lo, hi = v[k] > hi ? v[k] : hi;
+        char range[64], vs[32] = "-";
+        snprintf(range, sizeof range, "[%.2f .. %.2f]", lo, hi);
+        if (nr) snprintf(vs, sizeof vs, "%.3f", median(r, nr));
+        printf("%-12s %9.2f  %-19s %10s  %d of %d\n", names[i], median(v, n), range, vs, first,
+               nr);
+        if (errs[i][0]) printf("%-12s %9s  (some runs failed: %s)\n", "", "", errs[i]);
+    }
+    free(v);
+    free(r);
+    printf("vs best: median over processes of ns/op / the fastest other backend's, same process\n"
+           "  (the fastest of several noisy others is biased low: backends of equal speed read\n"
+           "  above 1 here; the pairs below compare two at a time)\n");
+    printf("\n%-26s %6s  %-18s %-12s %8s\n", "pair a / b", "ratio", "[95% interval]",
+           "a faster in", "sign p");
+    for (int a = 0; a < nb; a++)
+        for (int b = a + 1; b < nb; b++)
+            if (il_pair(names, pr, procs, a, b) != 0) return -1;
+    printf("ratio: median over processes of a's ns/op / b's, same process, a the faster by it;\n"
+           "  95%% interval of that median from the order statistics (distribution-free, none\n"
+           "  below 6 processes), * when it lies below 1; sign p: two-sided sign test of a\n"
+           "  faster in that many processes (ties left out). p < 0.05 and * rank the pair;\n"
+           "  otherwise the run cannot tell the two apart.\n");
+    return 0;
+}
+
+/* `alloclab interleave --from=FILE`: the report again from a TSV that --out wrote (its
+ * ns/op columns; processes and backends as named there). Returns the exit status; exits 2
+ * on a file that cannot be read or is not such a TSV. */
+static int il_from(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) il_usage("--from: cannot read \"%s\": %s", path, strerror(errno));
+    static char names_buf[IL_MAX_BACKENDS][64];
+    const char *names[IL_MAX_BACKENDS];
+    static il_proc pr[IL_MAX_PROCS];
+    static const char errs[IL_MAX_BACKENDS][300];
+    int nb = 0, procs = 0, rows = 0;
+    char line[512];
+    const char *head = "process\tbackend\tfastest_ns_per_op\tmedian_ns_per_op\tops_per_run\n";
+    if (!fgets(line, sizeof line, f) || strcmp(line, head) != 0) {
+        fclose(f);
+        il_usage("--from: \"%s\" is not a TSV written by interleave --out", path);
+    }
+    for (int ln = 2; fgets(line, sizeof line, f); ln++) {
+        int proc, n = 0;
+        char name[64];
+        double fast, med;
+        unsigned long long ops;
+        if (sscanf(line, "%d\t%63[^\t]\t%lf\t%lf\t%llu%n", &proc, name, &fast, &med, &ops, &n) != 5 ||
+            (line[n] != '\n' && line[n] != 0) || proc < 1 || proc > IL_MAX_PROCS || !(fast > 0) ||
+            !isfinite(fast) || !(med >= fast) || !isfinite(med)) {
+            fclose(f);
+            il_usage("--from: %s line %d is not a row of process, backend, fastest, median, ops",
+                     path, ln);
+        }
+        int i = 0;
+        while (i < nb && strcmp(names[i], name) != 0) i++;
+        if (i == nb) {
+            if (nb == IL_MAX_BACKENDS) {
+                fclose(f);
+                il_usage("--from: %s has more than %d backends", path, IL_MAX_BACKENDS);
+            }
+            snprintf(names_buf[nb], sizeof names_buf[nb], "%s", name);
+            names[nb] = names_buf[nb];
+            nb++;
+        }
+        if (pr[proc - 1].fast[i] > 0) {
+            fclose(f);
+            il_usage("--from: %s line %d: process %d has backend %s twice", path, ln, proc, name);
+        }
+        pr[proc - 1].fast[i] = fast;
+        pr[proc - 1].med[i] = med;
+        pr[proc - 1].ops[i] = ops;
+        if (proc > procs) procs = proc;
+        rows++;
+    }
+    fclose(f);
+    if (nb < 2) il_usage("--from: %s has fewer than two backends", path);
+    printf("interleave: from %s: %d backends, %d processes, %d rows\n", path, nb, procs, rows);
+    return il_report(names, nb, pr, procs, errs) != 0;
+}
+
 int al_interleave_main(int argc, char **argv, const char *commit)
 {
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--from=", 7) != 0) continue;
+        if (argc != 1) il_usage("--from=FILE takes no other option");
+        if (!argv[i][7]) il_usage("--from needs a file name");
+        return il_from(argv[i] + 7);
+    }
     il_opts o;
     memset(&o, 0, sizeof o);
     il_parse(&o, argc, argv);
@@ -408,38 +580,9 @@ int al_interleave_main(int argc, char **argv, const char *commit)
                             pr[p].med[i], pr[p].ops[i]);
     }
 
-    printf("ns per op: each process's fastest round; median [range] over processes\n");
-    printf("%-12s %9s  %-19s %10s  %s\n", "backend", "ns/op", "[range]", "vs best", "fastest in");
-    double *v = calloc((size_t)o.procs, sizeof *v), *r = calloc((size_t)o.procs, sizeof *r);
-    if (!v || !r) return 1;
-    for (int i = 0; i < o.nb; i++) {
-        int n = 0, nr = 0, first = 0;
-        for (int p = 0; p < o.procs; p++) {
-            if (pr[p].fast[i] <= 0) continue;
-            v[n++] = pr[p].fast[i];
-            double best = 0;
-            for (int j = 0; j < o.nb; j++)
-                if (j != i && pr[p].fast[j] > 0 && (best == 0 || pr[p].fast[j] < best))
-                    best = pr[p].fast[j];
-            if (best > 0) {
-                r[nr++] = pr[p].fast[i] / best;
-                first += pr[p].fast[i] < best;
-            }
-        }
-        if (!n) {
-            printf("%-12s %9s  failed: %s\n", o.b[i]->name, "-", errs[i][0] ? errs[i] : "no result");
-            continue;
-        }
-        double lo = v[0], hi = v[0];
-        for (int k = 1; k < n; k++) lo = v[k] < lo ? v[k] : lo, hi = v[k] > hi ? v[k] : hi;
-        char range[64], vs[32] = "-";
-        snprintf(range, sizeof range, "[%.2f .. %.2f]", lo, hi);
-        if (nr) snprintf(vs, sizeof vs, "%.3f", median(r, nr));
-        printf("%-12s %9.2f  %-19s %10s  %d of %d\n", o.b[i]->name, median(v, n), range, vs,
-               first, nr);
-        if (errs[i][0]) printf("%-12s %9s  (some runs failed: %s)\n", "", "", errs[i]);
-    }
-    printf("vs best: median over processes of ns/op / the fastest other backend's, same process\n");
+    const char *names[IL_MAX_BACKENDS];
+    for (int i = 0; i < o.nb; i++) names[i] = o.b[i]->name;
+    if (il_report(names, o.nb, pr, o.procs, errs) != 0) return 1;
     if (out && fclose(out) != 0) {
         fprintf(stderr, "alloclab interleave: writing %s failed\n", o.out);
         return 1;

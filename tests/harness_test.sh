@@ -147,10 +147,11 @@ if out=$(ALLOCLAB_TEST_BACKENDS=1 "$bin" interleave --workload=bufchurn --backen
         bufchurn.mode=steady --scale=0.01 --rounds=3 --processes=2 --out="$il" 2>"$t/e") &&
    grep -Eq '^libc +[0-9]+\.[0-9]+ ' <<<"$out" && grep -Eq '^gotiered +[0-9]+\.[0-9]+ ' <<<"$out" &&
    grep -q '^crashtest .*failed: crashed: signal' <<<"$out" &&
+   grep -Eq '^(libc / gotiered|gotiered / libc) +[0-9.]+ +\(fewer than 6\) +[0-2] of 2 ' <<<"$out" &&
    grep -q 'crashtest crashed' "$t/e" &&
    [ "$(tail -n +2 "$il" | wc -l)" -eq 4 ] &&
    awk -F'\t' 'NR > 1 && !($3 > 0 && $3 <= $4 && $5 == 4000) {bad = 1} END {exit bad}' "$il"; then
-    ok "interleave: two backends measured in 2 processes, the crashing one named, TSV rows"
+    ok "interleave: two backends measured in 2 processes, their pair, the crashing one named, TSV rows"
 else
     bad "interleave: $(head -c 400 <<<"$out") / $(head -c 200 "$t/e") / $(head -c 300 "$il" 2>&1)"
 fi

@@ -41,6 +41,41 @@ row "$t/a4.json" "$t/b4.json" | grep -q 'too few repetitions' && ok "two repetit
 
 "$bin" compare "$t/a1.json" /nonexistent.json >/dev/null 2>&1; [ $? -eq 2 ] && ok "compare: missing file exits 2" || bad "compare missing file"
 
+# interleave --from: the report again from a saved TSV, with every pair's median ratio, its 95%
+# interval (order statistics) and the sign test, against numbers worked out by hand
+il="$t/il.tsv"
+{
+    printf 'process\tbackend\tfastest_ns_per_op\tmedian_ns_per_op\tops_per_run\n'
+    p=1
+    for a in 8.0 8.2 8.4 8.6 8.8 9.0 9.2 9.4 9.6 10.5; do
+        printf '%d\tA\t%s\t11\t100\n%d\tB\t10\t11\t100\n' $p $a $p
+        [ $p -le 5 ] && printf '%d\tC\t20\t21\t100\n' $p
+        p=$((p + 1))
+    done
+} > "$il"
+out=$("$bin" interleave --from="$il" 2>&1)
+# A / B: ratios .80 .82 .. .96 and 1.05: median .89, interval [x(2), x(9)] = [.82, .96], A faster
+# in 9 of 10, sign p 2 * 11/1024 = 0.0215. B / C: 5 processes, no 95% interval, p 2/32 = 0.0625.
+grep -Eq '^A / B +0\.890\* \[0\.820 \.\. 0\.960\] +9 of 10 +0\.0215$' <<<"$out" &&
+    ok "interleave --from: A / B 0.890, interval [0.820, 0.960], 9 of 10, p 0.0215" ||
+    bad "interleave --from A / B: $(grep '^A / B' <<<"$out")"
+grep -Eq '^B / C +0\.500  \(fewer than 6\) +5 of 5 +0\.0625$' <<<"$out" &&
+    ok "interleave --from: 5 processes give no interval, p 0.0625" ||
+    bad "interleave --from B / C: $(grep '^B / C' <<<"$out")"
+grep -Eq '^A +8\.90 +\[8\.00 \.\. 10\.50\]' <<<"$out" && ok "interleave --from: per-backend median and range" ||
+    bad "interleave --from A: $(grep '^A ' <<<"$out")"
+printf 'process\tbackend\tfastest_ns_per_op\tmedian_ns_per_op\tops_per_run\n1\tA\tx\t1\t1\n' > "$t/bad.tsv"
+for args in "--from=$t/bad.tsv" "--from=/nonexistent.tsv" "--from=$t/a1.json" "--from=$il --rounds=3" "--from="; do
+    # shellcheck disable=SC2086
+    "$bin" interleave $args >"$t/o" 2>"$t/e"
+    rc=$?
+    if [ $rc -eq 2 ] && [ "$(wc -l <"$t/e")" -eq 1 ] && [ ! -s "$t/o" ]; then
+        ok "interleave $args: one line, status 2"
+    else
+        bad "interleave $args: rc=$rc, $(head -c 200 "$t/e")"
+    fi
+done
+
 # shard + merge = one run, as a case set
 common=(--workloads=bufchurn --backends=libc,bump --scale=0.002 --warmup=0 --benchmark_out_format=json)
 "$bin" "${common[@]}" --benchmark_out="$t/full.json" >/dev/null 2>&1

@@ -28,6 +28,37 @@ Test(stats, coefficient_of_variation)
     cr_assert_float_eq(al_stats_cv(v, 1), 0.0, 1e-12, "one value has no spread");
 }
 
+Test(stats, sign_test_exact)
+{
+    /* 2 * sum_{i<=m} C(n, i) / 2^n, by hand */
+    cr_assert_float_eq(al_stats_sign_p(1, 10), 22.0 / 1024, 1e-12);
+    cr_assert_float_eq(al_stats_sign_p(9, 10), 22.0 / 1024, 1e-12, "either side");
+    cr_assert_float_eq(al_stats_sign_p(5, 20), 2 * 21700.0 / 1048576, 1e-12);
+    cr_assert_float_eq(al_stats_sign_p(0, 6), 2.0 / 64, 1e-12);
+    cr_assert_float_eq(al_stats_sign_p(5, 10), 1.0, 1e-12, "an even split caps at 1");
+    cr_assert_float_eq(al_stats_sign_p(0, 0), 1.0, 1e-12);
+    /* 450 of 1000: 0.0017305 (the exact sum, computed with integers) */
+    double p = al_stats_sign_p(450, 1000);
+    cr_assert(p > 0.0017300 && p < 0.0017310, "p(450 of 1000) = %g", p);
+}
+
+Test(stats, median_interval_order_statistics)
+{
+    double v[20], lo = 0, hi = 0;
+    for (int i = 0; i < 20; i++) v[i] = (double)(20 - i); /* 20, 19, .., 1: unsorted */
+    cr_assert_eq(al_stats_median_ci95(v, 20, &lo, &hi), 0);
+    cr_assert_float_eq(lo, 6.0, 1e-12, "n = 20: the 6th smallest, got %g", lo);
+    cr_assert_float_eq(hi, 15.0, 1e-12, "n = 20: the 15th, got %g", hi);
+    cr_assert_float_eq(v[0], 20.0, 1e-12, "the input is not reordered");
+    cr_assert_eq(al_stats_median_ci95(v, 10, &lo, &hi), 0);
+    cr_assert_float_eq(lo, 12.0, 1e-12, "n = 10: the 2nd smallest of 20..11, got %g", lo);
+    cr_assert_float_eq(hi, 19.0, 1e-12, "n = 10: the 9th, got %g", hi);
+    cr_assert_eq(al_stats_median_ci95(v, 6, &lo, &hi), 0);
+    cr_assert_float_eq(lo, 15.0, 1e-12, "n = 6: the minimum (coverage 1 - 2/64)");
+    cr_assert_float_eq(hi, 20.0, 1e-12, "n = 6: the maximum");
+    cr_assert_eq(al_stats_median_ci95(v, 5, &lo, &hi), -1, "5 values cannot give 95%%");
+}
+
 Test(latency, sampler_counts_one_in_n)
 {
     const al_backend *b = al_backend_find("libc");
