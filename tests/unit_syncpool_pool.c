@@ -640,6 +640,75 @@ Test(syncpool_pool, stats_count_gets_puts_hits_misses)
     B->destroy(h);
 }
 
+/* The fast put counts nothing: the puts are derived from what leaves the private slots (see
+ * sp_local). Every way a block enters or leaves a private slot, with the counts checked
+ * after each step: fast puts, slow puts (both slots full), a cleanup taking the slots, slow
+ * gets after it, puts while the thread's most recent heap is another, a thread's exit flush. */
+typedef struct churn_arg {
+    void *h;
+    int n;
+} churn_arg;
+
+static void *churn_and_exit(void *arg)
+{
+    churn_arg *a = arg;
+    void *p[8];
+    for (int i = 0; i < a->n; i++) p[i] = B->alloc(a->h, 64);
+    for (int i = 0; i < a->n; i++) B->free(a->h, p[i], 0);
+    return NULL; /* exit: its private slots go to its shared chain */
+}
+
+static void expect_counts(void *h, uint64_t gets, uint64_t puts, const char *when)
+{
+    sp_bucket_stats s = bucket_of_size(h, 64);
+    cr_assert_eq(s.gets, gets, "%s: gets %llu, want %llu", when, (unsigned long long)s.gets,
+                 (unsigned long long)gets);
+    cr_assert_eq(s.puts, puts, "%s: puts %llu, want %llu", when, (unsigned long long)s.puts,
+                 (unsigned long long)puts);
+    assert_check(h, when);
+}
+
+Test(syncpool_pool, puts_counted_on_every_path)
+{
+    need_stats();
+    void *h = open_heap("gc_bytes=0"), *h2 = open_heap("gc_bytes=0");
+    void *p[8], *q;
+    for (int i = 0; i < 5; i++) p[i] = B->alloc(h, 64);
+    expect_counts(h, 5, 0, "5 gets");
+    for (int i = 0; i < 5; i++) B->free(h, p[i], 64); /* 2 fast into the slots, 3 slow */
+    expect_counts(h, 5, 5, "5 puts, 3 of them past full slots");
+    B->collect(h); /* the slots and the chain move to the victim cache */
+    expect_counts(h, 5, 5, "a cleanup");
+    for (int i = 0; i < 4; i++) p[i] = B->alloc(h, 64); /* slow gets from the victims */
+    expect_counts(h, 9, 5, "4 gets from the victims");
+    for (int i = 0; i < 4; i++) B->free(h, p[i], 64);
+    expect_counts(h, 9, 9, "4 more puts");
+    q = B->alloc(h2, 64); /* this thread's most recent heap is now h2 */
+    B->free(h, B->alloc(h, 64), 64);
+    p[0] = B->alloc(h, 64);
+    B->free(h2, q, 64);
+    B->free(h, p[0], 0); /* its most recent heap is h2: the slow put */
+    expect_counts(h, 11, 11, "puts while the most recent heap is another");
+    for (int round = 0; round < 3; round++) { /* other threads: their slots flushed at exit */
+        churn_arg a = {h, 6};
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, churn_and_exit, &a), 0);
+        pthread_join(t, NULL);
+    }
+    expect_counts(h, 29, 29, "3 threads of 6 gets and puts each, exited");
+    B->collect(h);
+    B->collect(h);
+    expect_counts(h, 29, 29, "two cleanups");
+    cr_assert_eq(bucket_of_size(h, 64).held_blocks, 0, "two cleanups leave nothing held");
+    for (int i = 0; i < 8; i++) p[i] = B->alloc(h, 64);
+    for (int i = 0; i < 8; i++) B->free(h, p[i], 64);
+    expect_counts(h, 37, 37, "8 more");
+    B->thread_detach(h); /* this thread's slots flushed, its P given back */
+    expect_counts(h, 37, 37, "thread_detach");
+    B->destroy(h2);
+    B->destroy(h);
+}
+
 /* ---- realloc ---- */
 
 Test(syncpool_pool, realloc_same_bucket_keeps_pointer)

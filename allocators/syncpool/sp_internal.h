@@ -17,8 +17,9 @@
 #define sp_likely(x) __builtin_expect(!!(x), 1)
 #define sp_unlikely(x) __builtin_expect(!!(x), 0)
 
-/* Statistics level: 1 counts gets/puts/hits/... (owner-only counters: a plain increment on
- * the fast path), 0 compiles every counter out and stats() reports them absent. */
+/* Statistics level: 1 counts gets/puts/hits/... (owner-only counters; the fast paths count
+ * through the get's tick and the slow paths' counts, see sp_local), 0 compiles every counter
+ * out and stats() reports them absent. */
 #ifndef SP_STATS
 #define SP_STATS 1
 #endif
@@ -146,11 +147,21 @@ typedef struct sp_local {
     _Atomic uint32_t tb;            /* owner: tick << 1 | busy; cleanup waits for busy = 0  */
     _Atomic int cleaning;           /* 1: cleanup may take priv; 2: it is done, the owner's
                                      * slow get resets it to 0; either: the owner exchanges */
-    _Atomic uint64_t puts;          /* (the fast paths' fields share the first cache line)  */
     sp_chain shared;
     _Atomic uint64_t gets;          /* gets up to the last report; + ticks - tick = all     */
     _Atomic uint64_t misses, steals, victim_hits; /* hits = gets - misses */
+    /* The fast put counts nothing (a counter's load-add-store there cost 3% of bufchurn
+     * steady at 64 B and 1 KiB): it only fills an empty private slot, and every block that
+     * leaves a private slot is counted where it leaves, so (see sp_bucket_stats_get)
+     *   fast puts = |priv| + fast gets + ptake + cleanup's takes (sp_bucket.ctake) - pfill,
+     *   fast gets = gets - sgets.                                                      */
+    _Atomic uint64_t puts;          /* puts on the slow paths (both private slots full, or
+                                     * the thread's most recent heap is another)          */
+    _Atomic uint64_t sgets;         /* gets served by the slow path (any source)           */
+    _Atomic uint64_t ptake;         /* blocks the owner's slow paths took out of priv      */
+    _Atomic uint64_t pfill;         /* blocks the slow put stored into an empty priv slot  */
 } sp_local;
+_Static_assert(sizeof(sp_local) == SP_PAD, "a local is one 128-byte pad");
 
 typedef struct sp_proc {            /* one P slot */
     _Alignas(64) _Atomic int owned; /* 1 while a thread has this P */
@@ -163,6 +174,7 @@ typedef struct sp_bucket {          /* heap-level per-bucket counters (slow path
     size_t gross;                   /* bytes of a block from the underlying allocator  */
     _Atomic uint64_t dropped;       /* blocks given back to the underlying allocator */
     _Atomic uint64_t gets, puts, misses, steals, victim_hits; /* threads without a P */
+    _Atomic uint64_t ctake;         /* blocks cleanup moved out of primary private slots */
 } sp_bucket;
 
 typedef struct sp_heap {

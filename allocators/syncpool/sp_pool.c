@@ -44,6 +44,7 @@ static inline void *hand_out(sp_heap *h, sp_local *l, unsigned cls, void *p, int
     SP_DEBUG_OUT(p, h->bucket[cls].size, pooled);
     (void)pooled;
     if (l) {
+        SP_STAT_INC(l->sgets);
         sp_tick_get(h, l, cls);
     } else {
 #if SP_STATS
@@ -114,6 +115,7 @@ void *sp_get_slow(sp_heap *h, sp_tls_ent *e, unsigned cls)
         for (unsigned k = 0; k < SP_PRIV && !x; k++)
             if (atomic_load_explicit(&l->priv[k], memory_order_relaxed))
                 x = atomic_exchange_explicit(&l->priv[k], NULL, memory_order_acquire);
+        if (x) SP_STAT_INC(l->ptake);
         if (!x) x = sp_chain_pop_head(&l->shared);
         if (x) return hand_out(h, l, cls, x, 1);
     }
@@ -164,6 +166,7 @@ void sp_put_slow(sp_heap *h, sp_tls_ent *e, unsigned cls, void *p)
         size_t grown = 0;
         for (unsigned k = 0; k < SP_PRIV; k++)
             if (atomic_load_explicit(&l->priv[k], memory_order_relaxed) == NULL) {
+                SP_STAT_INC(l->pfill); /* before the store: cleanup may take it at once */
                 atomic_store_explicit(&l->priv[k], p, memory_order_release);
                 return;
             }
@@ -188,6 +191,7 @@ void sp_local_flush(sp_heap *h, sp_tls_ent *e)
         for (unsigned k = 0; k < SP_PRIV; k++) {
             void *x = atomic_exchange_explicit(&l->priv[k], NULL, memory_order_acquire);
             if (!x) continue;
+            SP_STAT_INC(l->ptake);
             size_t grown = 0;
             sp_under_enter(h);
             int rc = sp_chain_push_head(&l->shared, x, &grown);
@@ -281,8 +285,12 @@ void sp_cleanup(sp_heap *h, int wait)
              *    from holding cleanup here forever. */
             if (others) wait_not_busy(l);
             for (unsigned k = 0; k < SP_PRIV; k++)
-                if ((x = atomic_exchange_explicit(&l->priv[k], NULL, memory_order_acquire)))
+                if ((x = atomic_exchange_explicit(&l->priv[k], NULL, memory_order_acquire))) {
+#if SP_STATS
+                    atomic_fetch_add_explicit(&h->bucket[cls].ctake, 1, memory_order_relaxed);
+#endif
                     atomic_store_explicit(&v->priv[k], x, memory_order_release);
+                }
             /* Done with l's slots: 2 keeps its owner on the slow path until the owner itself
              * clears it (sp_get_slow), never 0 here: an owner that loaded a slot before the
              * exchanges and reads cleaning only now must still see it set. */
