@@ -110,6 +110,14 @@ FORCE:
 $(B)/alloclab: $(call obj,$(HARNESS_C) $(HARNESS_CC)) $(B)/liballoclab.a
 	$(CXX) $(LDFLAGS) -o $@ $^ -lbenchmark $(LDLIBS)
 
+# Layout samples: the same objects linked in another order (a shuffle seeded by N), so every
+# function and static variable lands at other addresses. One build is one layout, and a
+# layout alone moved a backend by 15-30% on bufchurn steady 64 B; scripts/interleave-layouts.sh
+# runs `alloclab interleave` over several of them.
+$(B)/layout/alloclab.%: $(call obj,$(HARNESS_C) $(HARNESS_CC)) $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $$(printf '%s\n' $^ | shuf --random-source=<(yes '$*')) -lbenchmark $(LDLIBS)
+
 # Tests (Criterion): the conformance suite over every registered backend, one binary per unit
 # test file.
 TEST_RT_DEP := $(filter %.o,$(TEST_RT))

@@ -155,6 +155,30 @@ if out=$(ALLOCLAB_TEST_BACKENDS=1 "$bin" interleave --workload=bufchurn --backen
 else
     bad "interleave: $(head -c 400 <<<"$out") / $(head -c 200 "$t/e") / $(head -c 300 "$il" 2>&1)"
 fi
+# interleave over layouts: two link orders, their processes pooled, the per-layout table
+lay="$t/lay.tsv"
+if out=$(bash scripts/interleave-layouts.sh 2 "$lay" --workload=bufchurn --backends=libc,gotiered \
+        bufchurn.mode=steady --scale=0.01 --rounds=2 --processes=3 2>"$t/e") &&
+   [ -x build/layout/alloclab.1 ] && [ -x build/layout/alloclab.2 ] &&
+   ! cmp -s build/layout/alloclab.1 build/layout/alloclab.2 &&
+   [ "$(tail -n +2 "$lay" | cut -f1 | sort -n | uniq | tr '\n' ' ')" = "1 2 3 4 5 6 " ] &&
+   [ "$(tail -n +2 "${lay%.tsv}.layouts.tsv" | cut -f1 | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" = "6 6 " ] &&
+   grep -Eq '^gotiered +[0-9.]+ +[0-9.]+ +[0-9.]+$' <<<"$out" &&
+   grep -Eq '^(libc / gotiered|gotiered / libc) +[0-9.]+\*? +\[[0-9.]+ \.\. [0-9.]+\] +[0-6] of 6 ' <<<"$out"; then
+    ok "interleave-layouts: 2 link orders, 3 processes each, pooled as 6; per-layout table"
+else
+    bad "interleave-layouts: $(head -c 600 <<<"$out") / $(head -c 300 "$t/e")"
+fi
+for args in "0 $t/x.tsv --workload=bufchurn" "2 $t/x.tsv --workload=nope" "2 $t/x.tsv --workload=bufchurn --out=y" "2"; do
+    # shellcheck disable=SC2086
+    bash scripts/interleave-layouts.sh $args >"$t/o" 2>"$t/e"
+    rc=$?
+    if [ $rc -eq 2 ] && [ "$(wc -l <"$t/e")" -eq 1 ] && [ ! -s "$t/o" ]; then
+        ok "interleave-layouts.sh $args: one line, status 2"
+    else
+        bad "interleave-layouts.sh $args: rc=$rc, $(head -c 200 "$t/e")"
+    fi
+done
 for args in "--workload=larson" "--workload=bufchurn --backends=libc,nope" \
             "--workload=bufchurn --rounds=0" "--workload=bufchurn size=12q" \
             "--workload=bufchurn --backends=jemalloc,libc" "--workload=bufchurn --backends=libc" \
