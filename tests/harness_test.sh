@@ -5,11 +5,7 @@
 set -u
 bin=${1:?usage: harness_test.sh path/to/alloclab}
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
-t=$(mktemp -d)
-trap 'rm -rf "$t"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+. "$(dirname "$0")/test_lib.sh"
 
 # tiny, fast cases
 small=(--workloads=bufchurn bufchurn.buffers=500 --benchmark_filter='size:64/buffers:500/mode:steady')
@@ -156,11 +152,12 @@ else
     bad "interleave: $(head -c 400 <<<"$out") / $(head -c 200 "$t/e") / $(head -c 300 "$il" 2>&1)"
 fi
 # interleave over layouts: two link orders, their processes pooled, the per-layout table
+root=$(cd "$(dirname "$0")/.." && pwd)
 lay="$t/lay.tsv"
-if out=$(bash scripts/interleave-layouts.sh 2 "$lay" --workload=bufchurn --backends=libc,gotiered \
+if out=$(bash "$root/scripts/interleave-layouts.sh" 2 "$lay" --workload=bufchurn --backends=libc,gotiered \
         bufchurn.mode=steady --scale=0.01 --rounds=2 --processes=3 2>"$t/e") &&
-   [ -x build/layout/alloclab.1 ] && [ -x build/layout/alloclab.2 ] &&
-   ! cmp -s build/layout/alloclab.1 build/layout/alloclab.2 &&
+   [ -x "$root/build/layout/alloclab.1" ] && [ -x "$root/build/layout/alloclab.2" ] &&
+   ! cmp -s "$root/build/layout/alloclab.1" "$root/build/layout/alloclab.2" &&
    [ "$(tail -n +2 "$lay" | cut -f1 | sort -n | uniq | tr '\n' ' ')" = "1 2 3 4 5 6 " ] &&
    [ "$(tail -n +2 "${lay%.tsv}.layouts.tsv" | cut -f1 | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" = "6 6 " ] &&
    grep -Eq '^gotiered +[0-9.]+ +[0-9.]+ +[0-9.]+$' <<<"$out" &&
@@ -171,26 +168,14 @@ else
 fi
 for args in "0 $t/x.tsv --workload=bufchurn" "2 $t/x.tsv --workload=nope" "2 $t/x.tsv --workload=bufchurn --out=y" "2"; do
     # shellcheck disable=SC2086
-    bash scripts/interleave-layouts.sh $args >"$t/o" 2>"$t/e"
-    rc=$?
-    if [ $rc -eq 2 ] && [ "$(wc -l <"$t/e")" -eq 1 ] && [ ! -s "$t/o" ]; then
-        ok "interleave-layouts.sh $args: one line, status 2"
-    else
-        bad "interleave-layouts.sh $args: rc=$rc, $(head -c 200 "$t/e")"
-    fi
+    expect_usage_error "interleave-layouts.sh $args" bash "$root/scripts/interleave-layouts.sh" $args
 done
 for args in "--workload=larson" "--workload=bufchurn --backends=libc,nope" \
             "--workload=bufchurn --rounds=0" "--workload=bufchurn size=12q" \
             "--workload=bufchurn --backends=jemalloc,libc" "--workload=bufchurn --backends=libc" \
             "--backends=libc,gotiered"; do
     # shellcheck disable=SC2086
-    "$bin" interleave $args >"$t/o" 2>"$t/e"
-    rc=$?
-    if [ $rc -eq 2 ] && [ "$(wc -l <"$t/e")" -eq 1 ] && [ ! -s "$t/o" ]; then
-        ok "interleave $args: one line, status 2"
-    else
-        bad "interleave $args: rc=$rc, $(head -c 200 "$t/e")"
-    fi
+    expect_usage_error "interleave $args" "$bin" interleave $args
 done
 
 echo "$pass passed, $fail failed"

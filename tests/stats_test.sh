@@ -5,11 +5,7 @@
 set -u
 bin=${1:?usage: stats_test.sh path/to/alloclab}
 cd "$(dirname "$0")/.."
-t=$(mktemp -d)
-trap 'rm -rf "$t"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+. tests/test_lib.sh
 
 # results file with one case "x" whose repetitions took the given times (ms)
 fixture() {
@@ -67,13 +63,7 @@ grep -Eq '^A +8\.90 +\[8\.00 \.\. 10\.50\]' <<<"$out" && ok "interleave --from: 
 printf 'process\tbackend\tfastest_ns_per_op\tmedian_ns_per_op\tops_per_run\n1\tA\tx\t1\t1\n' > "$t/bad.tsv"
 for args in "--from=$t/bad.tsv" "--from=/nonexistent.tsv" "--from=$t/a1.json" "--from=$il --rounds=3" "--from="; do
     # shellcheck disable=SC2086
-    "$bin" interleave $args >"$t/o" 2>"$t/e"
-    rc=$?
-    if [ $rc -eq 2 ] && [ "$(wc -l <"$t/e")" -eq 1 ] && [ ! -s "$t/o" ]; then
-        ok "interleave $args: one line, status 2"
-    else
-        bad "interleave $args: rc=$rc, $(head -c 200 "$t/e")"
-    fi
+    expect_usage_error "interleave $args" "$bin" interleave $args
 done
 
 # shard + merge = one run, as a case set
