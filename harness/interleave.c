@@ -345,10 +345,11 @@ static int il_pair(const char *const *names, const il_proc *pr, int procs, int a
 
 /* The report: per backend the median [range] over processes of its fastest round, the
  * median ratio to the best other backend of the same process and how often it was the
- * fastest; then every pair. errs[i]: why backend i failed, or "". Returns -1 when out of
- * memory, else 0. */
+ * fastest; then every pair. errs[i]: why backend i failed, or "". one_build: the processes
+ * all ran this program (not a --from file, which may pool several builds). Returns -1 when
+ * out of memory, else 0. */
 static int il_report(const char *const *names, int nb, const il_proc *pr, int procs,
-                     const char (*errs)[300])
+                     const char (*errs)[300], int one_build)
 {
     printf("ns per op: each process's fastest round; median [range] over processes\n");
     printf("%-12s %9s  %-19s %10s  %s\n", "backend", "ns/op", "[range]", "vs best", "fastest in");
@@ -400,6 +401,9 @@ static int il_report(const char *const *names, int nb, const il_proc *pr, int pr
            "  below 6 processes), * when it lies below 1; sign p: two-sided sign test of a\n"
            "  faster in that many processes (ties left out). p < 0.05 and * rank the pair;\n"
            "  otherwise the run cannot tell the two apart.\n");
+    if (one_build)
+        printf("All processes ran one build, one layout of code and data:\n"
+               "  scripts/interleave-layouts.sh samples several.\n");
     return 0;
 }
 
@@ -457,7 +461,7 @@ static int il_from(const char *path)
     fclose(f);
     if (nb < 2) il_usage("--from: %s has fewer than two backends", path);
     printf("interleave: from %s: %d backends, %d processes, %d rows\n", path, nb, procs, rows);
-    return il_report(names, nb, pr, procs, errs) != 0;
+    return il_report(names, nb, pr, procs, errs, 0) != 0;
 }
 
 int al_interleave_main(int argc, char **argv, const char *commit)
@@ -582,7 +586,7 @@ int al_interleave_main(int argc, char **argv, const char *commit)
 
     const char *names[IL_MAX_BACKENDS];
     for (int i = 0; i < o.nb; i++) names[i] = o.b[i]->name;
-    if (il_report(names, o.nb, pr, o.procs, errs) != 0) return 1;
+    if (il_report(names, o.nb, pr, o.procs, errs, 1) != 0) return 1;
     if (out && fclose(out) != 0) {
         fprintf(stderr, "alloclab interleave: writing %s failed\n", o.out);
         return 1;
