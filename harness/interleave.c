@@ -111,19 +111,6 @@ static double il_run(const il_opts *o, const al_backend *b, void *h, char *err, 
     return (double)clk.total / (double)ctx.ops;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of v[0..n) (sorts v). n >= 1. */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Child number p: every backend's heap and one warm-up run each, in an order rotated by p
  * (which heap a process makes first moves where all of them land in memory, and that alone
  * can move a backend by 10%: every backend is made first in some processes), then the
@@ -173,8 +160,8 @@ static void il_child(const il_opts *o, int p, int fd)
     for (int i = 0; i < o->nb; i++) {
         if (!ok[i]) continue;
         double *v = t + (size_t)i * (size_t)o->rounds;
-        qsort(v, (size_t)o->rounds, sizeof *v, cmp_double);
-        fprintf(f, "%d %.6f %.6f %llu\n", i, v[0], median(v, o->rounds),
+        fprintf(f, "%d %.6f %.6f %llu\n", i, al_stats_min(v, (size_t)o->rounds),
+                al_stats_median(v, (size_t)o->rounds),
                 (unsigned long long)ops[i]);
     }
     fflush(f);
@@ -381,9 +368,9 @@ static int il_report(const char *const *names, int nb, const il_proc *pr, int pr
         for (int k = 1; k < n; k++) lo = v[k] < lo ? v[k] : lo, hi = v[k] > hi ? v[k] : hi;
         char range[64], vs[32] = "-";
         snprintf(range, sizeof range, "[%.2f .. %.2f]", lo, hi);
-        if (nr) snprintf(vs, sizeof vs, "%.3f", median(r, nr));
-        printf("%-12s %9.2f  %-19s %10s  %d of %d\n", names[i], median(v, n), range, vs, first,
-               nr);
+        if (nr) snprintf(vs, sizeof vs, "%.3f", al_stats_median(r, (size_t)nr));
+        printf("%-12s %9.2f  %-19s %10s  %d of %d\n", names[i], al_stats_median(v, (size_t)n),
+               range, vs, first, nr);
         if (errs[i][0]) printf("%-12s %9s  (some runs failed: %s)\n", "", "", errs[i]);
     }
     free(v);
