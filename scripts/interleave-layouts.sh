@@ -23,8 +23,9 @@ shift 2
 for a in "$@"; do
     case $a in --out=* | --from=*) usage "$a: the script writes the files itself" ;; esac
 done
-: >"$out" 2>/dev/null || usage "cannot write \"$out\""
-out=$(realpath "$out")
+out=$(realpath -m "$out") # written only at the end, never half
+[ -d "$(dirname "$out")" ] && [ -w "$(dirname "$out")" ] && { [ ! -e "$out" ] || [ -w "$out" ]; } ||
+    usage "cannot write \"$out\""
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -170,6 +170,8 @@ for args in "0 $t/x.tsv --workload=bufchurn" "2 $t/x.tsv --workload=nope" "2 $t/
     # shellcheck disable=SC2086
     expect_usage_error "interleave-layouts.sh $args" bash "$root/scripts/interleave-layouts.sh" $args
 done
+[ ! -e "$t/x.tsv" ] && ok "interleave-layouts.sh: bad input leaves no result file" ||
+    bad "interleave-layouts.sh: bad input left $t/x.tsv"
 for args in "--workload=larson" "--workload=bufchurn --backends=libc,nope" \
             "--workload=bufchurn --rounds=0" "--workload=bufchurn size=12q" \
             "--workload=bufchurn --backends=jemalloc,libc" "--workload=bufchurn --backends=libc" \
