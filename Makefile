@@ -78,7 +78,18 @@ UNIT_SRCS  := $(wildcard tests/unit_*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(patsubst %.cc,$(B)/obj/%.o,$(1)))
 LIB_OBJS := $(call obj,$(LIB_SRCS))
-GEN_HEADERS :=
+
+# Every object depends on the flags it is compiled with: make alone compares only times, so
+# `make EXTRA_CFLAGS=-DSP_DEBUG=1` over a plain build would relink the plain objects, while
+# main.o (rebuilt by the commit stamp below) reported the new flags in every result. The
+# stamp is rewritten only when the flags change. GEN_HEADERS (generated headers, and this) is
+# a prerequisite of every C compile rule, the .mk files' included.
+FLAGS_STAMP := $(B)/gen/flags.stamp
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CC) | $(CXX) | $(CPPFLAGS) | $(CFLAGS) | $(CXXFLAGS)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+GEN_HEADERS := $(FLAGS_STAMP)
 
 -include $(wildcard allocators/*/*.mk)
 -include preload/preload.mk
@@ -88,7 +99,7 @@ $(B)/obj/%.o: %.c $(GEN_HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(B)/obj/%.o: %.cc | $(DEPS_STAMP)
+$(B)/obj/%.o: %.cc $(FLAGS_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
@@ -163,6 +174,7 @@ test: $(DEPS_STAMP)
 	bash tests/plots_test.sh
 	bash tests/stats_test.sh build/alloclab
 	bash tests/latency_overhead_test.sh build/alloclab
+	bash tests/build_test.sh
 	@echo "== drop-ins under LD_PRELOAD, and the suite under jemalloc"
 	$(MAKE) --no-print-directory dropin-test
 	bash tests/preload_test.sh build/tests/conformance build/tests/unit_refalloc
