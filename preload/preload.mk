@@ -8,10 +8,10 @@
 #   make dropin-test    tests/dropin_test.sh build
 
 PRE := build
-PRE_CFLAGS := -std=c11 -O2 -g $(WARN) -pthread -fPIC -fvisibility=hidden
+PRE_CFLAGS := -std=c11 -O2 -g $(WARN) -pthread -fPIC -fvisibility=hidden $(EXTRA_CFLAGS)
 PRE_CPPFLAGS := -D_GNU_SOURCE -Iallocators -Iworkloads -Iharness -I$(PRE)/gen
 
-$(PRE)/liballoclab-trace.so: preload/trace.c workloads/trace_format.h | $(DEPS_STAMP)
+$(PRE)/liballoclab-trace.so: preload/trace.c workloads/trace_format.h $(FLAGS_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(PRE_CPPFLAGS) $(PRE_CFLAGS) -shared -Wl,-z,defs -o $@ preload/trace.c
 
@@ -51,7 +51,7 @@ $(PRE)/pic/%.o: %.c $(GEN_HEADERS) | $(DEPS_STAMP)
 $(PRE)/pic/allocators/gotiered/%.o: allocators/gotiered/%.c $(GEN_HEADERS) | $(DEPS_STAMP)
 	$(call GT_CC_RENAMED,$(PRE_CPPFLAGS) $(PRE_CFLAGS) -ftls-model=initial-exec)
 
-$(PRE)/pic/preload/dropin-%.o: preload/dropin.c allocators/allocator.h | $(DEPS_STAMP)
+$(PRE)/pic/preload/dropin-%.o: preload/dropin.c allocators/allocator.h $(FLAGS_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(PRE_CPPFLAGS) $(PRE_CFLAGS) -ftls-model=initial-exec -DAL_DROPIN_BACKEND=$* \
 	  -c $< -o $@
