@@ -84,11 +84,16 @@ LIB_OBJS := $(call obj,$(LIB_SRCS))
 # main.o (rebuilt by the commit stamp below) reported the new flags in every result. The
 # stamp is rewritten only when the flags change. GEN_HEADERS (generated headers, and this) is
 # a prerequisite of every C compile rule, the .mk files' included.
+# Recipe of a stamp: write the text $(1) to $@, but replace the file (and so its time) only
+# when the text changed.
+define WRITE_STAMP
+	@mkdir -p $(dir $@)
+	@echo '$(1)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+endef
 FLAGS_STAMP := $(B)/gen/flags.stamp
 $(FLAGS_STAMP): FORCE
-	@mkdir -p $(dir $@)
-	@echo '$(CC) | $(CXX) | $(CPPFLAGS) | $(CFLAGS) | $(CXXFLAGS)' > $@.tmp
-	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+	$(call WRITE_STAMP,$(CC) | $(CXX) | $(CPPFLAGS) | $(CFLAGS) | $(CXXFLAGS))
 GEN_HEADERS := $(FLAGS_STAMP)
 
 -include $(wildcard allocators/*/*.mk)
@@ -109,14 +114,12 @@ $(B)/liballoclab.a: $(LIB_OBJS)
 
 # The program. Results name what produced them: the commit and the flags go in as strings.
 # main.o is rebuilt whenever the commit (or the dirty mark) changes, not only when main.c does:
-# a stale stamp would make results name the wrong code.
+# a stale stamp would make results name the wrong code. (A change of flags: FLAGS_STAMP.)
 GIT_COMMIT := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 $(B)/obj/harness/main.o: CPPFLAGS += -DALLOCLAB_COMMIT='"$(GIT_COMMIT)"' -DALLOCLAB_CFLAGS='"$(CFLAGS)"'
 $(B)/obj/harness/main.o: $(B)/gen/commit.stamp
 $(B)/gen/commit.stamp: FORCE
-	@mkdir -p $(dir $@)
-	@echo '$(GIT_COMMIT) $(CFLAGS)' > $@.tmp
-	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+	$(call WRITE_STAMP,$(GIT_COMMIT))
 FORCE:
 $(B)/alloclab: $(call obj,$(HARNESS_C) $(HARNESS_CC)) $(B)/liballoclab.a
 	$(CXX) $(LDFLAGS) -o $@ $^ -lbenchmark $(LDLIBS)
