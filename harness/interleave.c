@@ -364,10 +364,9 @@ static int il_report(const char *const *names, int nb, const il_proc *pr, int pr
             printf("%-12s %9s  failed: %s\n", names[i], "-", errs[i][0] ? errs[i] : "no result");
             continue;
         }
-        double lo = v[0], hi = v[0];
-        for (int k = 1; k < n; k++) lo = v[k] < lo ? v[k] : lo, hi = v[k] > hi ? v[k] : hi;
         char range[64], vs[32] = "-";
-        snprintf(range, sizeof range, "[%.2f .. %.2f]", lo, hi);
+        snprintf(range, sizeof range, "[%.2f .. %.2f]", al_stats_min(v, (size_t)n),
+                 al_stats_max(v, (size_t)n));
         if (nr) snprintf(vs, sizeof vs, "%.3f", al_stats_median(r, (size_t)nr));
         printf("%-12s %9.2f  %-19s %10s  %d of %d\n", names[i], al_stats_median(v, (size_t)n),
                range, vs, first, nr);
